@@ -1,0 +1,1 @@
+"""Agency-system adapters: vendor and standard formats in and out of canonical messages."""

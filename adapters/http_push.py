@@ -1,0 +1,41 @@
+"""HTTP push to an agency endpoint. httpx errors become transient or permanent hub errors here."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from adapters.outbound import Rendered
+from hub.errors import PermanentError, TransientError
+
+RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class Pusher:
+    def __init__(self, timeout_seconds: float) -> None:
+        self._client = httpx.Client(timeout=timeout_seconds, follow_redirects=False)
+
+    def push(self, url: str, rendered: Rendered, delivery_id: str, message_id: str) -> int:
+        try:
+            resp = self._client.post(
+                url,
+                content=orjson.dumps(rendered.document),
+                headers={
+                    "Content-Type": rendered.content_type,
+                    "Idempotency-Key": delivery_id,
+                    "X-Hub-Delivery-Id": delivery_id,
+                    "X-Hub-Message-Id": message_id,
+                },
+            )
+        except httpx.TimeoutException:
+            raise TransientError("recipient endpoint timed out") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"recipient endpoint unreachable ({type(exc).__name__})") from None
+        if resp.is_success:
+            return resp.status_code
+        if resp.status_code in RETRYABLE_STATUS or resp.status_code >= 500:
+            raise TransientError(f"recipient answered HTTP {resp.status_code}")
+        raise PermanentError(f"recipient refused the delivery with HTTP {resp.status_code}")
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,35 @@
+"""Request dependencies: the hub and the authenticated client."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hub.auth import Principal
+from hub.bootstrap import Hub
+from hub.errors import Forbidden, Unauthenticated
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_hub(request: Request) -> Hub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+def get_principal(
+    hub: HubDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise Unauthenticated("send 'Authorization: Bearer <token>' from POST /oauth/token")
+    principal = hub.clients.verify(creds.credentials)
+    if principal.site != hub.site.site:
+        raise Forbidden("this token belongs to another site")
+    return principal
+
+
+CurrentClient = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,70 @@
+"""Errors translated at the HTTP boundary into RFC 9457 problem details. No stack trace leaves."""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub.errors import (BadInput, Conflict, ConfigError, Forbidden, HubError, NotFound,
+                        TransientError, Unauthenticated)
+
+PROBLEM = "application/problem+json"
+BASE = "https://lead-hub.example/problems/"
+log = structlog.get_logger("hub.api")
+
+STATUS: list[tuple[type[HubError], int, str, str]] = [
+    (BadInput, 422, "invalid-input", "The request has problems"),
+    (Unauthenticated, 401, "unauthenticated", "A valid bearer token is required"),
+    (Forbidden, 403, "forbidden", "Not allowed for this client"),
+    (NotFound, 404, "not-found", "Not found"),
+    (Conflict, 409, "conflict", "Conflicts with what the hub holds"),
+    (TransientError, 503, "unavailable", "The hub cannot take this right now; retry later"),
+    (ConfigError, 500, "misconfigured", "The hub is misconfigured"),
+]
+
+
+def problem(status: int, slug: str, title: str, detail: str, **extra: object) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="lead-hub"'} if status == 401 else None
+    return JSONResponse(
+        {"type": BASE + slug, "title": title, "status": status, "detail": detail, **extra},
+        status_code=status, media_type=PROBLEM, headers=headers,
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def _hub_error(request: Request, exc: HubError) -> JSONResponse:
+        for cls, status, slug, title in STATUS:
+            if isinstance(exc, cls):
+                break
+        else:
+            status, slug, title = 500, "internal", "Internal error"
+        log.info("request refused", http_status=status, path=request.url.path,
+                 error_kind=type(exc).__name__)
+        if isinstance(exc, BadInput):
+            return problem(status, slug, title, exc.title,
+                           errors=[{"path": p.path, "message": p.message} for p in exc.problems])
+        if isinstance(exc, TransientError):
+            return problem(status, slug, title, "a service the hub depends on is unavailable; "
+                           "nothing was accepted, send the same request again")
+        return problem(status, slug, title, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                  for e in exc.errors()]
+        return problem(422, "invalid-input", "The request has problems",
+                       f"{len(errors)} problem(s) in the request", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, "http", str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_type=type(exc).__name__, path=request.url.path)
+        return problem(500, "internal", "Internal error",
+                       "the hub failed unexpectedly; nothing was accepted, retry later")

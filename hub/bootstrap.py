@@ -1,0 +1,92 @@
+"""The one place where the hub is wired together. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from adapters.http_push import Pusher
+from consent.baseline import BaselinePolicy
+from consent.decisions import DisclosurePolicy
+from hub.auth import Clients
+from hub.broker import PublisherPool, Topology, declare_topology
+from hub.classification import Catalogue, load_catalogue
+from hub.crypto import Hasher, Sealer
+from hub.db.engine import make_engine, upgrade
+from hub.db.store import Store
+from hub.inbox import Inbox
+from hub.intake import Intake
+from hub.ledger import LedgerReader
+from hub.settings import Settings
+from hub.site import Site, load_site
+from hub.steps.deliver import DeliverStep
+from hub.steps.ingest import IngestStep
+from hub.steps.route import RouteStep
+from hub.steps.runner import Handle, JobCodec, StepRunner
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    engine: Engine
+    site: Site
+    catalogue: Catalogue
+    topology: Topology
+    store: Store
+    sealer: Sealer
+    hasher: Hasher
+    codec: JobCodec
+    publishers: PublisherPool
+    clients: Clients
+    inbox: Inbox
+    ledger: LedgerReader
+    intake: Intake
+    policy: DisclosurePolicy
+
+    def handler(self, step: str) -> Handle:
+        if step == "ingest":
+            return IngestStep(self.site.site, self.store, self.hasher)
+        if step == "route":
+            return RouteStep(self.site, self.store)
+        if step == "deliver":
+            return DeliverStep(
+                self.site, self.store, self.catalogue, self.policy, self.hasher, self.inbox,
+                Pusher(self.settings.push_timeout_seconds),
+                lease=timedelta(seconds=self.settings.push_timeout_seconds + 5),
+                validate_fhir=self.settings.validate_fhir_on_egress,
+            )
+        raise ValueError(f"no step {step!r}; steps are ingest, route, deliver")
+
+    def runner(self, step: str) -> StepRunner:
+        return StepRunner(step, self.handler(step), self.codec, self.settings.amqp_url,
+                          self.settings.prefetch)
+
+    def close(self) -> None:
+        self.publishers.close()
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings | None = None, *, migrate: bool = True,
+              declare: bool = True, endpoint_overrides: dict[str, str] | None = None) -> Hub:
+    settings = settings or Settings()
+    site = load_site(settings.site_file, endpoint_overrides)
+    catalogue = load_catalogue(settings.mapping_file)
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    topology = Topology(settings.broker_prefix, tuple(settings.retry_delays_ms))
+    if declare:
+        declare_topology(settings.amqp_url, topology)
+    sealer, hasher = Sealer(settings.payload_key), Hasher(settings.ledger_key)
+    store = Store(engine)
+    codec = JobCodec(sealer, topology)
+    publishers = PublisherPool(settings.amqp_url)
+    return Hub(
+        settings=settings, engine=engine, site=site, catalogue=catalogue, topology=topology,
+        store=store, sealer=sealer, hasher=hasher, codec=codec, publishers=publishers,
+        clients=Clients(engine, settings.token_key, settings.token_ttl_seconds),
+        inbox=Inbox(engine, sealer), ledger=LedgerReader(engine),
+        intake=Intake(site, store, publishers, codec, sealer), policy=BaselinePolicy(),
+    )

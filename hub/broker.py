@@ -1,0 +1,272 @@
+"""RabbitMQ through pika: the hub's only broker. pika's errors are translated here and go no further.
+
+Topology for prefix P and each step S (ingest, route, deliver):
+  exchange P (direct)          --S-->      quorum queue P.S          (work)
+  exchange P.retry (direct)    --S.n-->    quorum queue P.S.retry.n  (TTL = delay n, then back to P/S)
+  exchange P.parked (direct)   --S-->      quorum queue P.S.parked   (dead letters, replayable)
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+
+from hub.errors import BrokerUnavailable, PermanentError
+
+STEPS = ("ingest", "route", "deliver")
+QUORUM = {"x-queue-type": "quorum"}
+PERSISTENT = 2
+
+
+@dataclass(frozen=True)
+class Topology:
+    prefix: str
+    retry_delays_ms: tuple[int, ...]
+
+    @property
+    def work_exchange(self) -> str:
+        return self.prefix
+
+    @property
+    def retry_exchange(self) -> str:
+        return f"{self.prefix}.retry"
+
+    @property
+    def parked_exchange(self) -> str:
+        return f"{self.prefix}.parked"
+
+    def work_queue(self, step: str) -> str:
+        return f"{self.prefix}.{step}"
+
+    def retry_queue(self, step: str, level: int) -> str:
+        return f"{self.prefix}.{step}.retry.{level}"
+
+    def parked_queue(self, step: str) -> str:
+        return f"{self.prefix}.{step}.parked"
+
+    def all_queues(self) -> list[str]:
+        names = []
+        for step in STEPS:
+            names += [self.work_queue(step), self.parked_queue(step)]
+            names += [self.retry_queue(step, n) for n in range(len(self.retry_delays_ms))]
+        return names
+
+    def declare(self, ch: BlockingChannel) -> None:
+        for exchange in (self.work_exchange, self.retry_exchange, self.parked_exchange):
+            ch.exchange_declare(exchange, "direct", durable=True)
+        for step in STEPS:
+            ch.queue_declare(self.work_queue(step), durable=True, arguments=QUORUM)
+            ch.queue_bind(self.work_queue(step), self.work_exchange, step)
+            ch.queue_declare(self.parked_queue(step), durable=True, arguments=QUORUM)
+            ch.queue_bind(self.parked_queue(step), self.parked_exchange, step)
+            for level, delay in enumerate(self.retry_delays_ms):
+                name = self.retry_queue(step, level)
+                ch.queue_declare(
+                    name,
+                    durable=True,
+                    arguments={
+                        **QUORUM,
+                        "x-message-ttl": delay,
+                        "x-dead-letter-exchange": self.work_exchange,
+                        "x-dead-letter-routing-key": step,
+                        # the move back to work must not lose a message
+                        "x-dead-letter-strategy": "at-least-once",
+                        "x-overflow": "reject-publish",
+                    },
+                )
+                ch.queue_bind(name, self.retry_exchange, f"{step}.{level}")
+
+    def delete(self, ch: BlockingChannel) -> None:
+        """Remove every queue and exchange of this prefix (tests and the demo clean up)."""
+        for name in self.all_queues():
+            ch.queue_delete(name)
+        for exchange in (self.work_exchange, self.retry_exchange, self.parked_exchange):
+            ch.exchange_delete(exchange)
+
+
+@dataclass
+class Delivered:
+    """A message as a consumer sees it."""
+
+    body: bytes
+    headers: dict[str, Any]
+    delivery_tag: int
+    redelivered: bool
+
+
+@dataclass
+class Outgoing:
+    exchange: str
+    routing_key: str
+    body: bytes
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+def _connect(url: str) -> pika.BlockingConnection:
+    params = pika.URLParameters(url)
+    params.heartbeat = 60
+    params.blocked_connection_timeout = 30
+    params.connection_attempts = 3
+    params.retry_delay = 1
+    try:
+        return pika.BlockingConnection(params)
+    except pika.exceptions.AMQPError as exc:
+        raise BrokerUnavailable(f"cannot reach RabbitMQ: {type(exc).__name__}") from None
+
+
+class Channel:
+    """A confirmed channel: every publish returns only once RabbitMQ has it durably."""
+
+    def __init__(self, url: str) -> None:
+        self._conn = _connect(url)
+        self._ch = self._conn.channel()
+        self._ch.confirm_delivery()
+
+    @property
+    def raw(self) -> BlockingChannel:
+        return self._ch
+
+    def is_open(self) -> bool:
+        return bool(self._conn.is_open and self._ch.is_open)
+
+    def publish(self, out: Outgoing) -> None:
+        props = pika.BasicProperties(
+            delivery_mode=PERSISTENT, content_type="application/octet-stream", headers=out.headers
+        )
+        try:
+            self._ch.basic_publish(out.exchange, out.routing_key, out.body, props, mandatory=True)
+        except pika.exceptions.UnroutableError:
+            raise PermanentError(f"no queue bound for {out.exchange}/{out.routing_key}") from None
+        except pika.exceptions.NackError:
+            raise BrokerUnavailable("RabbitMQ refused the message (nack)") from None
+        except pika.exceptions.AMQPError as exc:
+            raise BrokerUnavailable(f"publish failed: {type(exc).__name__}") from None
+
+    def close(self) -> None:
+        try:
+            if self._conn.is_open:
+                self._conn.close()
+        except pika.exceptions.AMQPError:
+            pass
+
+
+class PublisherPool:
+    """Confirmed channels shared by the API's request threads (pika channels are not thread-safe)."""
+
+    def __init__(self, url: str, size: int = 8) -> None:
+        self._url = url
+        self._idle: queue.LifoQueue[Channel] = queue.LifoQueue(maxsize=size)
+
+    @contextmanager
+    def channel(self) -> Iterator[Channel]:
+        try:
+            ch = self._idle.get_nowait()
+        except queue.Empty:
+            ch = Channel(self._url)
+        ok = False
+        try:
+            yield ch
+            ok = True
+        finally:
+            if ok and ch.is_open():
+                try:
+                    self._idle.put_nowait(ch)
+                except queue.Full:
+                    ch.close()
+            else:
+                ch.close()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+class Consumer:
+    """A competing consumer of one work queue, with manual acks and a bounded prefetch."""
+
+    def __init__(self, url: str, queue_name: str, prefetch: int) -> None:
+        self.channel = Channel(url)
+        self._queue = queue_name
+        self._prefetch = prefetch
+        self._stop = threading.Event()
+
+    def ack(self, msg: Delivered) -> None:
+        self.channel.raw.basic_ack(msg.delivery_tag)
+
+    def run(self, handle: Callable[[Delivered], None], idle: Callable[[], None] | None = None) -> None:
+        ch = self.channel.raw
+        ch.basic_qos(prefetch_count=self._prefetch)
+        try:
+            for method, props, body in ch.consume(self._queue, inactivity_timeout=0.5):
+                if self._stop.is_set():
+                    break
+                if method is None:
+                    if idle:
+                        idle()
+                    continue
+                handle(
+                    Delivered(
+                        body=body,
+                        headers=dict(props.headers or {}),
+                        delivery_tag=method.delivery_tag,
+                        redelivered=method.redelivered,
+                    )
+                )
+        except pika.exceptions.AMQPError as exc:
+            if not self._stop.is_set():
+                raise BrokerUnavailable(f"consumer lost RabbitMQ: {type(exc).__name__}") from None
+        finally:
+            self.channel.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def declare_topology(url: str, topology: Topology) -> None:
+    ch = Channel(url)
+    try:
+        topology.declare(ch.raw)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        raise PermanentError(
+            f"RabbitMQ refused the topology ({exc.reply_text}); queues with the same names but "
+            "other arguments exist: delete them or use another HUB_BROKER_PREFIX"
+        ) from None
+    finally:
+        ch.close()
+
+
+def delete_topology(url: str, topology: Topology) -> None:
+    ch = Channel(url)
+    try:
+        topology.delete(ch.raw)
+    finally:
+        ch.close()
+
+
+def drain(url: str, queue_name: str) -> Iterator[tuple[Delivered, Callable[[], None]]]:
+    """Take messages from a queue one by one; each comes with a function that acks it.
+
+    Messages not acked go back to the queue when the iteration ends.
+    """
+    ch = Channel(url)
+    try:
+        while True:
+            method, props, body = ch.raw.basic_get(queue_name, auto_ack=False)
+            if method is None:
+                return
+            tag = method.delivery_tag
+            msg = Delivered(body, dict(props.headers or {}), tag, method.redelivered)
+            yield msg, (lambda t=tag: ch.raw.basic_ack(t))
+    finally:
+        ch.close()

@@ -1,0 +1,140 @@
+"""The `hub` command: thin wrappers that build the hub and call into it."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from hub import logs
+from hub.bootstrap import bootstrap
+from hub.broker import STEPS
+from hub.errors import HubError
+from hub.settings import Settings
+
+app = typer.Typer(help="LEAD Hub: consent-gated interagency data exchange.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+dlq_app = typer.Typer(help="Dead-letter (parking) queues.", no_args_is_help=True)
+client_app = typer.Typer(help="OAuth2 clients of agencies.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(client_app, name="client")
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    logs.configure(settings.log_level)
+    return settings
+
+
+def _fail(exc: HubError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    workers: Annotated[int, typer.Option(help="consumers per step in this process")] = 1,
+) -> None:
+    """Run the API and every step's workers in this process (one machine)."""
+    from hub.api.server import serve_foreground
+    from hub.service import start_workers, stop_workers
+
+    try:
+        hub = bootstrap(_settings())
+    except HubError as exc:
+        _fail(exc)
+    threads = start_workers(hub, STEPS, per_step=workers)
+    typer.echo(f"LEAD Hub for site {hub.site.site!r} on "
+               f"http://{hub.settings.api_host}:{hub.settings.api_port} "
+               f"(workers: {', '.join(STEPS)} x{workers})", err=True)
+    try:
+        serve_foreground(hub)
+    finally:
+        stop_workers(threads)
+        hub.close()
+
+
+@app.command()
+def worker(step: Annotated[str, typer.Argument(help="ingest, route or deliver")]) -> None:
+    """Run one step's worker (start more processes for more throughput)."""
+    if step not in STEPS:
+        typer.echo(f"error: no step {step!r}; choose one of {', '.join(STEPS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        hub = bootstrap(_settings())
+        runner = hub.runner(step)
+    except HubError as exc:
+        _fail(exc)
+    try:
+        runner.run()
+    except KeyboardInterrupt:
+        runner.stop()
+    except HubError as exc:
+        _fail(exc)
+    finally:
+        hub.close()
+
+
+@app.command()
+def demo() -> None:
+    """Send a diversion, a hold and a status update through the real hub; print the timeline."""
+    from hub.demo import run_demo
+
+    sys.exit(run_demo(_settings()))
+
+
+@dlq_app.command("list")
+def dlq_list() -> None:
+    """Show what is parked, where and why."""
+    from hub.dlq import list_parked
+
+    hub = bootstrap(_settings(), migrate=False)
+    parked = list_parked(hub.settings.amqp_url, hub.topology)
+    if not parked:
+        typer.echo("nothing parked")
+    for p in parked:
+        typer.echo(f"{p.step:8} {p.message_id}  attempts={p.attempts}  {p.reason}")
+    hub.close()
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    step: Annotated[str | None, typer.Option(help="only this step's parking queue")] = None,
+    message: Annotated[str | None, typer.Option(help="only this message id")] = None,
+) -> None:
+    """Send parked messages back through their step; consent is decided again."""
+    from hub.dlq import replay
+
+    hub = bootstrap(_settings(), migrate=False)
+    n = replay(hub.settings.amqp_url, hub.topology, step, message)
+    typer.echo(f"replayed {n} message(s)")
+    hub.close()
+
+
+@client_app.command("add")
+def client_add(
+    agency: Annotated[str, typer.Argument(help="agency id from the site file")],
+    scope: Annotated[list[str], typer.Option(help="repeat for each scope")],
+) -> None:
+    """Register an OAuth2 client for an agency; prints the id and the secret (shown once)."""
+    hub = bootstrap(_settings(), declare=False)
+    if agency not in hub.site.agencies:
+        typer.echo(f"error: no agency {agency!r}; known: {', '.join(hub.site.agencies)}", err=True)
+        raise typer.Exit(2)
+    try:
+        client_id, secret = hub.clients.register(hub.site.site, agency, set(scope))
+    except HubError as exc:
+        _fail(exc)
+    typer.echo(f"client_id={client_id}\nclient_secret={secret}")
+    hub.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations."""
+    hub = bootstrap(_settings(), declare=False)
+    typer.echo("database is at the newest schema")
+    hub.close()

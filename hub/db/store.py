@@ -1,0 +1,170 @@
+"""Messages, participants and deliveries: the hub's operational records."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Engine, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel, select
+
+from hub.db.session import insert_ignoring_duplicates, unit_of_work
+from hub.db.tables import Delivery, Message, Participant, utcnow
+from hub.errors import TransientError
+
+DELIVERY_NS = uuid.UUID("5b0a4c1e-7f37-4d0e-9a52-2f4f6c0d8e11")
+
+
+def delivery_id(message_id: str, recipient: str) -> str:
+    """Stable: the same message to the same recipient is always the same delivery."""
+    return str(uuid.uuid5(DELIVERY_NS, f"{message_id}/{recipient}"))
+
+
+@dataclass(frozen=True)
+class Stored:
+    message_id: str
+    duplicate: bool
+    body_sha256: str
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    sender: str
+    participant_id: str | None
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # messages -------------------------------------------------------------------------------
+    def add_message(self, msg: Message) -> Stored:
+        """Store a new message, or return the one already stored under its idempotency key."""
+        try:
+            with unit_of_work(self.engine) as s:
+                s.add(msg)
+            return Stored(msg.id, False, msg.body_sha256)
+        except IntegrityError:
+            if msg.idempotency_key is None:
+                raise
+        with unit_of_work(self.engine) as s:
+            existing = s.exec(
+                select(Message).where(
+                    Message.site == msg.site,
+                    Message.sender == msg.sender,
+                    Message.idempotency_key == msg.idempotency_key,
+                )
+            ).one()
+            return Stored(existing.id, True, existing.body_sha256)
+
+    def get_message(self, message_id: str) -> Message | None:
+        with unit_of_work(self.engine) as s:
+            return s.get(Message, message_id)
+
+    def case(self, site: str, case_ref: str) -> CaseInfo | None:
+        """The diversion notice a case reference points at (its id is the case reference)."""
+        with unit_of_work(self.engine) as s:
+            row = s.exec(
+                select(Message.sender, Message.participant_id).where(
+                    Message.id == case_ref, Message.site == site,
+                    Message.type == "diversion-notice",
+                )
+            ).first()
+            return CaseInfo(row[0], row[1]) if row else None
+
+    def set_participant(self, message_id: str, case_ref: str, participant_id: str | None) -> None:
+        with unit_of_work(self.engine) as s:
+            s.execute(
+                update(Message)
+                .where(Message.id == message_id)  # type: ignore[arg-type]
+                .values(participant_id=participant_id, case_ref=case_ref)
+            )
+
+    # participants ---------------------------------------------------------------------------
+    def match_participant(self, site: str, state_id_hmac: str | None, dob_name_hmac: str) -> str:
+        """The participant these identifiers name; a new one only if none matches.
+
+        A state id match wins; otherwise date of birth with name. Unique constraints make a
+        concurrent duplicate impossible: the loser of a race re-reads the winner.
+        """
+        for _ in range(3):
+            with unit_of_work(self.engine) as s:
+                conds = [Participant.dob_name_hmac == dob_name_hmac]
+                if state_id_hmac:
+                    conds.append(Participant.state_id_hmac == state_id_hmac)
+                found = s.exec(
+                    select(Participant).where(Participant.site == site, or_(*conds))
+                ).all()
+                by_state = [p for p in found if state_id_hmac and p.state_id_hmac == state_id_hmac]
+                if by_state or found:
+                    return (by_state or found)[0].id
+            try:
+                pid = str(uuid.uuid4())
+                with unit_of_work(self.engine) as s:
+                    s.add(Participant(id=pid, site=site, state_id_hmac=state_id_hmac,
+                                      dob_name_hmac=dob_name_hmac))
+                return pid
+            except IntegrityError:
+                continue
+        raise TransientError("participant matching kept racing; will retry")
+
+    # deliveries -----------------------------------------------------------------------------
+    def add_deliveries(self, rows: list[Delivery]) -> None:
+        with unit_of_work(self.engine) as s:
+            insert_ignoring_duplicates(s, Delivery, [r.model_dump() for r in rows])
+
+    def claim(
+        self,
+        delivery: str,
+        lease: timedelta,
+        records: list[SQLModel] = (),  # type: ignore[assignment]
+        final_status: str | None = None,
+    ) -> str:
+        """Take the delivery for this worker and, in the same transaction, write `records`.
+
+        Returns 'claimed', or why the delivery cannot be taken ('delivered', 'withheld',
+        'busy' while another worker's lease runs, 'missing'); then nothing is written.
+        With `final_status`, the delivery is finished in that same transaction.
+        """
+        now = utcnow()
+        values: dict[str, object] = {"attempts": Delivery.attempts + 1, "updated_at": now}
+        if final_status:
+            values.update(status=final_status, lease_until=None, last_error=None)
+        else:
+            values.update(lease_until=now + lease)
+        with unit_of_work(self.engine) as s:
+            result = s.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id == delivery,  # type: ignore[arg-type]
+                    Delivery.status.in_(("pending", "parked")),  # type: ignore[attr-defined]
+                    or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),  # type: ignore[union-attr,operator]
+                )
+                .values(**values)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                s.add_all(records)
+                return "claimed"
+            row = s.get(Delivery, delivery)
+            if row is None:
+                return "missing"
+            return row.status if row.status in ("delivered", "withheld") else "busy"
+
+    def finish(self, delivery: str, status: str, error: str | None = None) -> None:
+        """Record the outcome and release the lease."""
+        with unit_of_work(self.engine) as s:
+            s.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery)  # type: ignore[arg-type]
+                .values(status=status, last_error=error, lease_until=None, updated_at=utcnow())
+            )
+
+    def deliveries_of(self, message_id: str) -> list[Delivery]:
+        with unit_of_work(self.engine) as s:
+            return list(s.exec(select(Delivery).where(Delivery.message_id == message_id)).all())
+
+
+def aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)

@@ -1,0 +1,112 @@
+"""Tables. Payloads are stored encrypted; the ledger holds keyed hashes, never values."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Client(SQLModel, table=True):
+    """An OAuth2 client: belongs to one agency of one site and holds scopes."""
+
+    __tablename__ = "client"
+    client_id: str = Field(primary_key=True, max_length=64)
+    secret_hash: str = Field(max_length=200)
+    site: str = Field(max_length=64)
+    agency: str = Field(max_length=64)
+    scopes: str = Field(max_length=500)  # space-separated, as in OAuth2
+    created_at: datetime = Field(default_factory=utcnow)
+    disabled: bool = False
+
+
+class Participant(SQLModel, table=True):
+    """A person in the program, known only by keyed hashes of identifiers."""
+
+    __tablename__ = "participant"
+    __table_args__ = (
+        UniqueConstraint("site", "state_id_hmac"),
+        UniqueConstraint("site", "dob_name_hmac"),
+    )
+    id: str = Field(primary_key=True, max_length=36)
+    site: str = Field(max_length=64)
+    state_id_hmac: str | None = Field(default=None, max_length=64)
+    dob_name_hmac: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    """A canonical message accepted at ingest. The body is encrypted at rest."""
+
+    __tablename__ = "message"
+    __table_args__ = (UniqueConstraint("site", "sender", "idempotency_key"),)
+    id: str = Field(primary_key=True, max_length=36)
+    site: str = Field(max_length=64, index=True)
+    sender: str = Field(max_length=64)
+    type: str = Field(max_length=32)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    body_sha256: str = Field(max_length=64)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    case_ref: str | None = Field(default=None, max_length=120, index=True)
+    participant_id: str | None = Field(default=None, max_length=36, index=True)
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """One message to one recipient. Its id is stable, so partners can de-duplicate on it."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (UniqueConstraint("message_id", "recipient"),)
+    id: str = Field(primary_key=True, max_length=36)
+    message_id: str = Field(max_length=36, index=True)
+    site: str = Field(max_length=64)
+    recipient: str = Field(max_length=64)
+    form: str = Field(max_length=32)
+    purpose: str = Field(max_length=64)
+    status: str = Field(default="pending", max_length=16)  # pending|delivered|withheld|parked
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    lease_until: datetime | None = None  # a worker holds the delivery until then
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One field sent or withheld, written before any byte leaves. Append-only."""
+
+    __tablename__ = "ledger_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    recorded_at: datetime = Field(default_factory=utcnow, index=True)
+    site: str = Field(max_length=64)
+    message_id: str = Field(max_length=36, index=True)
+    delivery_id: str = Field(max_length=36, index=True)
+    attempt: int
+    participant_id: str | None = Field(default=None, max_length=36, index=True)
+    discloser: str = Field(max_length=64)
+    recipient: str = Field(max_length=64)
+    purpose: str = Field(max_length=64)
+    message_type: str = Field(max_length=32)
+    field_path: str = Field(max_length=200)
+    data_class: str = Field(max_length=32)
+    value_hmac: str = Field(max_length=64)
+    decision: str = Field(max_length=16)  # disclosed | withheld
+    reason: str = Field(max_length=300)
+    legal_basis: str = Field(max_length=120)
+    mapping_version: str = Field(max_length=32)
+
+
+class InboxItem(SQLModel, table=True):
+    """A delivery kept for an agency that pulls. The payload is encrypted at rest."""
+
+    __tablename__ = "inbox_item"
+    id: str = Field(primary_key=True, max_length=36)  # the delivery id
+    site: str = Field(max_length=64)
+    agency: str = Field(max_length=64, index=True)
+    message_id: str = Field(max_length=36)
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    acked_at: datetime | None = None

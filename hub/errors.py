@@ -1,0 +1,69 @@
+"""The hub's error vocabulary. Library errors are translated into these where they enter.
+
+Transient errors are retried with backoff; permanent ones park the message; bad input is the
+sender's to fix; denials are authorisation or consent decisions, never retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class HubError(Exception):
+    """Base of every error the hub raises on purpose."""
+
+
+class TransientError(HubError):
+    """Worth retrying: a partner or service is down or slow."""
+
+
+class PermanentError(HubError):
+    """Retrying will not help: park the message for a person to look at."""
+
+
+@dataclass
+class Problem:
+    """One thing wrong with an input, located by JSON path (or file and line)."""
+
+    path: str
+    message: str
+
+
+@dataclass
+class BadInput(HubError):
+    """The sender's input is wrong; every problem is listed so it can be fixed in one go."""
+
+    title: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        listed = "; ".join(f"{p.path}: {p.message}" for p in self.problems)
+        return f"{self.title}: {listed}" if listed else self.title
+
+
+class ConfigError(HubError):
+    """A configuration or data file is wrong; the message names file, place and field."""
+
+
+class Unauthenticated(HubError):
+    """No valid credentials were presented."""
+
+
+class Forbidden(HubError):
+    """Credentials are valid but do not allow this action."""
+
+
+class NotFound(HubError):
+    """The thing asked for does not exist (or is not the caller's to see)."""
+
+
+class Conflict(HubError):
+    """The request contradicts what the hub already holds (e.g. a reused idempotency key)."""
+
+
+class BrokerUnavailable(TransientError):
+    """RabbitMQ refused, dropped or did not confirm a publish."""
+
+
+class Busy(TransientError):
+    """Another worker holds this work right now; try later without counting an attempt."""

@@ -1,0 +1,69 @@
+"""One settings class: every knob has a default that works on a fresh machine."""
+
+from __future__ import annotations
+
+import base64
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub import PROJECT_ROOT
+
+# Development placeholders. They make a fresh clone run, and are refused in production.
+DEV_LEDGER_KEY = "dev-ledger-key-change-me"
+DEV_TOKEN_KEY = "dev-token-signing-key-change-me-0123456789"
+DEV_PAYLOAD_KEY = base64.b64encode(b"dev-payload-key-change-me-32byte").decode()
+
+
+class Settings(BaseSettings):
+    """Hub configuration, read from `HUB_*` environment variables (or a `.env` file)."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'hub.sqlite3'}"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    broker_prefix: str = Field("lead", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    site_file: str = str(PROJECT_ROOT / "deploy" / "sites" / "santa-fe.yaml")
+    mapping_file: str = str(PROJECT_ROOT / "mappings" / "canonical.yaml")
+    public_url: str = "http://127.0.0.1:8000"
+
+    ledger_key: str = DEV_LEDGER_KEY
+    token_key: str = DEV_TOKEN_KEY
+    payload_key: str = DEV_PAYLOAD_KEY
+    token_ttl_seconds: int = 3600
+
+    prefetch: int = Field(64, ge=1, le=10_000)
+    retry_delays_ms: list[int] = [1_000, 5_000, 30_000, 120_000, 600_000]
+    push_timeout_seconds: float = 10.0
+    validate_fhir_on_egress: bool = True
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_level: str = "INFO"
+
+    @property
+    def max_attempts(self) -> int:
+        """A delivery is tried once, then once per retry delay, then parked."""
+        return len(self.retry_delays_ms) + 1
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> "Settings":
+        if self.env == "production":
+            placeholders = {
+                "HUB_LEDGER_KEY": self.ledger_key == DEV_LEDGER_KEY,
+                "HUB_TOKEN_KEY": self.token_key == DEV_TOKEN_KEY,
+                "HUB_PAYLOAD_KEY": self.payload_key == DEV_PAYLOAD_KEY,
+            }
+            bad = [name for name, is_placeholder in placeholders.items() if is_placeholder]
+            if bad:
+                raise ValueError(
+                    f"{', '.join(bad)} still hold development placeholders; "
+                    "set real secrets before running with HUB_ENV=production"
+                )
+        if len(base64.b64decode(self.payload_key)) != 32:
+            raise ValueError("HUB_PAYLOAD_KEY must be 32 bytes, base64-encoded")
+        if not self.retry_delays_ms or any(d <= 0 for d in self.retry_delays_ms):
+            raise ValueError("HUB_RETRY_DELAYS_MS must be a non-empty list of positive numbers")
+        return self

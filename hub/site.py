@@ -1,0 +1,125 @@
+"""Site configuration: the agencies of one LEAD site and where each message goes (data, not code)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hub.errors import ConfigError
+from hub.messages import MessageType, Pathway
+from hub.yaml_lines import line_of, load_with_lines
+
+REFERRING_AGENCY = "$referring-agency"
+AgencyId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+
+
+class AgencyKind(StrEnum):
+    POLICE = "police"
+    PROSECUTOR = "prosecutor"
+    TREATMENT = "treatment"
+    COMMUNITY = "community"
+    COMPLIANCE = "compliance"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Delivery(Strict):
+    """Push to an HTTP endpoint, or keep for the agency to pull from its inbox."""
+
+    push: AnyHttpUrl | None = None
+    inbox: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "Delivery":
+        if (self.push is None) == (not self.inbox):
+            raise ValueError("give exactly one of 'push: <url>' or 'inbox: true'")
+        return self
+
+
+class Agency(Strict):
+    name: str
+    kind: AgencyKind
+    address: str | None = None
+    format: Literal["json", "fhir-r4"] = "json"
+    part2_program: bool = False
+    tpo_covered_entity: bool = False
+    delivery: Delivery = Delivery(inbox=True)
+
+
+class Target(Strict):
+    to: str
+    form: MessageType = Field(alias="as")
+    purpose: str
+
+
+class RouteWhen(Strict):
+    pathway: list[Pathway] | None = None
+
+
+class Route(Strict):
+    message: MessageType
+    when: RouteWhen = RouteWhen()
+    deliver: list[Target]
+
+
+# Which agency kinds may originate which message types.
+SUBMITTERS: dict[MessageType, set[AgencyKind]] = {
+    MessageType.DIVERSION_NOTICE: {AgencyKind.POLICE, AgencyKind.COMMUNITY},
+    MessageType.CHARGE_HOLD: {AgencyKind.PROSECUTOR},
+    MessageType.REFERRAL_STATUS: {AgencyKind.TREATMENT},
+}
+
+
+class Site(Strict):
+    site: AgencyId
+    name: str
+    agencies: dict[AgencyId, Agency]
+    routes: list[Route]
+
+    @model_validator(mode="after")
+    def _targets_exist(self) -> "Site":
+        for r, route in enumerate(self.routes):
+            for t, target in enumerate(route.deliver):
+                if target.to != REFERRING_AGENCY and target.to not in self.agencies:
+                    raise ValueError(
+                        f"routes[{r}].deliver[{t}].to: no agency {target.to!r} "
+                        f"(known: {', '.join(self.agencies)}, or {REFERRING_AGENCY})"
+                    )
+        return self
+
+    def routes_for(self, message_type: MessageType, pathway: str | None) -> list[Target]:
+        targets: list[Target] = []
+        for route in self.routes:
+            if route.message != message_type:
+                continue
+            if route.when.pathway is not None and pathway not in route.when.pathway:
+                continue
+            targets.extend(route.deliver)
+        return targets
+
+
+def load_site(file: str | Path, endpoint_overrides: dict[str, str] | None = None) -> Site:
+    """Load and validate a site file; every error names the file, the line and the field.
+
+    `endpoint_overrides` (agency -> URL) points agencies at other receivers, e.g. the demo's.
+    """
+    file = Path(file)
+    data, lines = load_with_lines(file)
+    if isinstance(data, dict):
+        for agency, url in (endpoint_overrides or {}).items():
+            if agency in data.get("agencies", {}):
+                data["agencies"][agency]["delivery"] = {"push": url}
+    try:
+        return Site.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            where = ".".join(str(p) for p in loc) or "(top)"
+            problems.append(f"{file}:{line_of(lines, loc)}: {where}: {err['msg']}")
+        raise ConfigError("site file is invalid:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,157 @@
+"""Deliver step: gate every field, write the ledger, then send (push) or keep (inbox).
+
+Consent is asked here, at the moment of disclosure, on every attempt and every replay.
+The ledger rows for an attempt are committed in the same transaction that claims the
+delivery, so no byte leaves before its record exists.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import structlog
+
+from adapters import fhir_ehr, json_partner
+from adapters.http_push import Pusher
+from adapters.outbound import DeliveryMeta, Rendered
+from consent.decisions import Decision, DisclosureContext, DisclosurePolicy, Party
+from hub.classification import Catalogue, FieldValue
+from hub.crypto import Hasher
+from hub.db.store import Store
+from hub.db.tables import utcnow
+from hub.errors import Busy, PermanentError, TransientError
+from hub.inbox import Inbox
+from hub.ledger import entries_for
+from hub.messages import MessageType
+from hub.site import Agency, Site
+from hub.steps.runner import Job, Next
+
+log = structlog.get_logger("hub.deliver")
+
+
+def _party(agency_id: str, agency: Agency) -> Party:
+    return Party(agency_id, agency.kind.value, agency.part2_program, agency.tpo_covered_entity)
+
+
+def keep_only(body: dict[str, Any], fields: list[FieldValue], decisions: list[Decision]) -> dict[str, Any]:
+    """The body with every denied leaf removed (and containers left empty by that)."""
+    denied = {f.path for f, d in zip(fields, decisions, strict=True) if not d.permit}
+    return _prune(body, "", denied) if denied else body
+
+
+def _prune(node: Any, path: str, denied: set[str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            sub = f"{path}.{key}" if path else key
+            kept = _prune(value, sub, denied)
+            if kept is not None:
+                out[key] = kept
+        return out or None
+    if isinstance(node, list):
+        items = [_prune(v, f"{path}[{i}]", denied) for i, v in enumerate(node)]
+        kept_items = [v for v in items if v is not None]
+        return kept_items or None
+    return None if path in denied else node
+
+
+class DeliverStep:
+    def __init__(self, site: Site, store: Store, catalogue: Catalogue, policy: DisclosurePolicy,
+                 hasher: Hasher, inbox: Inbox, pusher: Pusher, lease: timedelta,
+                 validate_fhir: bool) -> None:
+        self._site = site
+        self._store = store
+        self._catalogue = catalogue
+        self._policy = policy
+        self._hasher = hasher
+        self._inbox = inbox
+        self._pusher = pusher
+        self._lease = lease
+        self._validate_fhir = validate_fhir
+
+    def __call__(self, job: Job) -> list[Next]:
+        b = job.body
+        did, form = b["delivery_id"], MessageType(b["form"])
+        sender, recipient = self._site.agencies[b["sender"]], self._site.agencies[b["recipient"]]
+        now = utcnow()
+        ctx = DisclosureContext(
+            site=self._site.site, participant_id=b.get("participant_id"),
+            discloser=_party(b["sender"], sender), recipient=_party(b["recipient"], recipient),
+            purpose=b["purpose"], message_type=form.value, at=now,
+        )
+        fields = self._catalogue.flatten(form, b["body"])
+        decisions = self._policy.decide(ctx, fields)
+        missing = sorted(
+            f.path for f, d in zip(fields, decisions, strict=True)
+            if not d.permit and f.pattern in self._catalogue.essential[form]
+        )
+        withheld_reason = (
+            f"delivery withheld: essential field(s) denied ({', '.join(missing)})" if missing
+            else None
+        )
+        entries = entries_for(
+            ctx, fields, decisions, message_id=b["message_id"], delivery_id=did,
+            attempt=job.attempt + 1, whole_delivery_withheld=withheld_reason,
+            mapping_version=self._catalogue.version, hasher=self._hasher,
+        )
+        denied_paths = tuple(f.path for f, d in zip(fields, decisions, strict=True) if not d.permit)
+        with structlog.contextvars.bound_contextvars(delivery_id=did, recipient=b["recipient"]):
+            if withheld_reason:
+                if not self._claimed(
+                    self._store.claim(did, self._lease, entries, final_status="withheld")
+                ):
+                    return []
+                log.info("withheld", fields=len(fields), withheld=len(denied_paths))
+                return []
+            meta = DeliveryMeta(
+                delivery_id=did, message_id=b["message_id"], case_ref=b["case_ref"],
+                participant_ref=b.get("participant_id"), site=self._site.site,
+                sender=b["sender"], sender_name=sender.name, recipient=b["recipient"],
+                purpose=b["purpose"], sent_at=now.isoformat(), withheld_fields=denied_paths,
+            )
+            rendered = self._render(form, keep_only(b["body"], fields, decisions), recipient, meta)
+            if recipient.delivery.inbox:
+                item = self._inbox.item(self._site.site, b["recipient"], did, b["message_id"],
+                                        orjson.dumps(rendered.document))
+                if not self._claimed(
+                    self._store.claim(did, self._lease, [*entries, item], final_status="delivered")
+                ):
+                    return []
+                log.info("kept in inbox", fields=len(fields), withheld=len(denied_paths))
+                return []
+            if not self._claimed(self._store.claim(did, self._lease, entries)):
+                return []
+            self._push(job, str(recipient.delivery.push), rendered, did, b["message_id"])
+            log.info("pushed", fields=len(fields), withheld=len(denied_paths))
+            return []
+
+    @staticmethod
+    def _claimed(outcome: str) -> bool:
+        """True if this worker holds the delivery; False if an earlier run already settled it."""
+        if outcome == "busy":
+            raise Busy("another worker holds this delivery")
+        if outcome == "missing":
+            raise PermanentError("delivery row missing; the route step did not record it")
+        if outcome != "claimed":
+            log.info("already settled", status=outcome)
+        return outcome == "claimed"
+
+    def _render(self, form: MessageType, body: dict[str, Any], recipient: Agency,
+                meta: DeliveryMeta) -> Rendered:
+        if recipient.format == "fhir-r4":
+            return fhir_ehr.render(form.value, body, meta, validate=self._validate_fhir)
+        return json_partner.render(form.value, body, meta)
+
+    def _push(self, job: Job, url: str, rendered: Rendered, did: str, message_id: str) -> None:
+        try:
+            status = self._pusher.push(url, rendered, did, message_id)
+        except TransientError as exc:
+            self._store.finish(did, "parked" if job.final_attempt else "pending", str(exc))
+            raise
+        except PermanentError as exc:
+            self._store.finish(did, "parked", str(exc))
+            raise
+        self._store.finish(did, "delivered")
+        log.debug("recipient accepted", http_status=status)

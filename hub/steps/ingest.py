@@ -1,0 +1,46 @@
+"""Ingest step: tie the message to its case and participant, then hand it to routing."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from hub.crypto import Hasher
+from hub.db.store import Store
+from hub.errors import PermanentError
+from hub.messages import MessageType
+from hub.steps.runner import Job, Next
+
+
+def _norm(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return "".join(ch for ch in folded.lower() if ch.isalnum())
+
+
+class IngestStep:
+    def __init__(self, site: str, store: Store, hasher: Hasher) -> None:
+        self._site = site
+        self._store = store
+        self._hasher = hasher
+
+    def __call__(self, job: Job) -> list[Next]:
+        message_id: str = job.body["message_id"]
+        message_type = MessageType(job.body["type"])
+        body: dict[str, Any] = job.body["body"]
+        if message_type == MessageType.DIVERSION_NOTICE:
+            case_ref, participant_id = message_id, self._participant(body["person"])
+        else:
+            case_ref = body["case_ref"]
+            case = self._store.case(self._site, case_ref)
+            if case is None:
+                raise PermanentError("case_ref names no known diversion notice")
+            participant_id = case.participant_id
+        self._store.set_participant(message_id, case_ref, participant_id)
+        return [Next("route", {**job.body, "case_ref": case_ref, "participant_id": participant_id})]
+
+    def _participant(self, person: dict[str, Any]) -> str:
+        state_id = person.get("state_id")
+        state_hmac = self._hasher.of(f"{self._site}|state|{state_id.upper()}") if state_id else None
+        dob_name = f"{self._site}|dob-name|{person['date_of_birth']}|" \
+                   f"{_norm(person['family_name'])}|{_norm(person['given_name'])}"
+        return self._store.match_participant(self._site, state_hmac, self._hasher.of(dob_name))

@@ -1,0 +1,70 @@
+"""Route step: the site's rules decide who receives what; one delivery per recipient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.db.store import Store, delivery_id
+from hub.db.tables import Delivery
+from hub.messages import MessageType, Referral
+from hub.site import REFERRING_AGENCY, Site
+from hub.steps.runner import Job, Next
+
+
+def project(form: MessageType, origin: MessageType, body: dict[str, Any], case_ref: str,
+            referring_agency: str) -> dict[str, Any]:
+    """The body as the recipient's form of the message (a diversion notice becomes a referral)."""
+    if form == origin:
+        return body
+    if form == MessageType.REFERRAL and origin == MessageType.DIVERSION_NOTICE:
+        referral = Referral(
+            case_ref=case_ref,
+            pathway=body["pathway"],
+            referred_at=body["referred_at"],
+            referring_agency=referring_agency,
+            person=body["person"],
+            contact=body.get("contact"),
+            referral_reason=body.get("referral_reason"),
+        )
+        return referral.model_dump(mode="json", exclude_none=True)
+    raise ValueError(f"no projection from {origin} to {form}")
+
+
+class RouteStep:
+    def __init__(self, site: Site, store: Store) -> None:
+        self._site = site
+        self._store = store
+
+    def __call__(self, job: Job) -> list[Next]:
+        b = job.body
+        origin = MessageType(b["type"])
+        body: dict[str, Any] = b["body"]
+        referring = b["sender"]
+        if origin != MessageType.DIVERSION_NOTICE:
+            case = self._store.case(self._site.site, b["case_ref"])
+            referring = case.sender if case else ""
+        rows: list[Delivery] = []
+        nexts: list[Next] = []
+        for target in self._site.routes_for(origin, body.get("pathway")):
+            recipient = referring if target.to == REFERRING_AGENCY else target.to
+            if not recipient or recipient == b["sender"] or recipient in {r.recipient for r in rows}:
+                continue
+            did = delivery_id(b["message_id"], recipient)
+            rows.append(Delivery(id=did, message_id=b["message_id"], site=self._site.site,
+                                 recipient=recipient, form=target.form.value,
+                                 purpose=target.purpose))
+            nexts.append(Next("deliver", {
+                "delivery_id": did,
+                "message_id": b["message_id"],
+                "origin_type": origin.value,
+                "form": target.form.value,
+                "sender": b["sender"],
+                "recipient": recipient,
+                "purpose": target.purpose,
+                "case_ref": b["case_ref"],
+                "participant_id": b.get("participant_id"),
+                "body": project(target.form, origin, body, b["case_ref"],
+                                self._site.agencies[referring].name if referring else ""),
+            }))
+        self._store.add_deliveries(rows)
+        return nexts

@@ -1,0 +1,145 @@
+"""Runs one step as a competing consumer: decode, handle, publish what follows, then ack.
+
+The ack comes last, after every follow-up is confirmed by RabbitMQ, so a worker that dies
+at any point leaves the message to be redelivered: nothing is lost. Handlers are
+idempotent, so a redelivery does no harm.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+
+from hub.broker import Consumer, Delivered, Outgoing, Topology
+from hub.crypto import Sealer
+from hub.errors import BadInput, Busy, ConfigError, PermanentError, TransientError
+
+ATTEMPT = "x-hub-attempt"
+REASON = "x-hub-reason"
+MESSAGE_ID = "x-hub-message-id"
+CORRELATION_ID = "x-hub-correlation-id"
+
+log = structlog.get_logger("hub.step")
+
+
+@dataclass(frozen=True)
+class Job:
+    step: str
+    body: dict[str, Any]
+    message_id: str
+    attempt: int
+    final_attempt: bool
+    redelivered: bool
+
+
+@dataclass(frozen=True)
+class Next:
+    """Work for a following step."""
+
+    step: str
+    body: dict[str, Any]
+
+
+Handle = Callable[[Job], list[Next]]
+
+
+class JobCodec:
+    """Jobs travel sealed: the broker never holds readable PHI."""
+
+    def __init__(self, sealer: Sealer, topology: Topology) -> None:
+        self._sealer = sealer
+        self.topology = topology
+
+    def encode(self, step: str, body: dict[str, Any], message_id: str, attempt: int = 0) -> Outgoing:
+        return Outgoing(
+            exchange=self.topology.work_exchange,
+            routing_key=step,
+            body=self._sealer.seal(orjson.dumps(body)),
+            headers={MESSAGE_ID: message_id, CORRELATION_ID: message_id, ATTEMPT: attempt},
+        )
+
+    def decode(self, msg: Delivered) -> dict[str, Any]:
+        return orjson.loads(self._sealer.open(msg.body))  # type: ignore[no-any-return]
+
+
+class StepRunner:
+    def __init__(
+        self, step: str, handle: Handle, codec: JobCodec, amqp_url: str, prefetch: int
+    ) -> None:
+        self.step = step
+        self._handle = handle
+        self._codec = codec
+        self._topology = codec.topology
+        self._max_attempts = len(self._topology.retry_delays_ms) + 1
+        self._consumer = Consumer(amqp_url, self._topology.work_queue(step), prefetch)
+
+    def run(self) -> None:
+        log.info("worker started", step=self.step, queue=self._topology.work_queue(self.step))
+        self._consumer.run(self._on_message)
+
+    def stop(self) -> None:
+        self._consumer.stop()
+
+    def _on_message(self, msg: Delivered) -> None:
+        message_id = str(msg.headers.get(MESSAGE_ID, "unknown"))
+        attempt = int(msg.headers.get(ATTEMPT, 0))
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=msg.headers.get(CORRELATION_ID, message_id),
+            message_id=message_id,
+            step=self.step,
+            attempt=attempt,
+        ):
+            try:
+                body = self._codec.decode(msg)
+                job = Job(
+                    step=self.step,
+                    body=body,
+                    message_id=message_id,
+                    attempt=attempt,
+                    final_attempt=attempt + 1 >= self._max_attempts,
+                    redelivered=msg.redelivered,
+                )
+                for nxt in self._handle(job):
+                    self._consumer.channel.publish(
+                        self._codec.encode(nxt.step, nxt.body, message_id)
+                    )
+            except Busy as exc:
+                self._retry(msg, attempt, str(exc), count=False)
+            except TransientError as exc:
+                if attempt + 1 < self._max_attempts:
+                    self._retry(msg, attempt, str(exc), count=True)
+                else:
+                    self._park(msg, f"gave up after {attempt + 1} attempts: {exc}")
+            except (PermanentError, BadInput, ConfigError) as exc:
+                self._park(msg, str(exc))
+            except Exception as exc:  # a bug must park the message, never lose or loop it
+                log.exception("unexpected error", exc_type=type(exc).__name__)
+                self._park(msg, f"internal error ({type(exc).__name__}); see hub logs")
+            self._consumer.ack(msg)
+            log.debug("handled", duration_ms=round((time.perf_counter() - started) * 1000, 2))
+
+    def _retry(self, msg: Delivered, attempt: int, reason: str, count: bool) -> None:
+        levels = len(self._topology.retry_delays_ms)
+        level = min(attempt, levels - 1) if count else 0
+        headers = {**msg.headers, ATTEMPT: attempt + 1 if count else attempt, REASON: reason[:300]}
+        self._consumer.channel.publish(
+            Outgoing(self._topology.retry_exchange, f"{self.step}.{level}", msg.body, headers)
+        )
+        log.info(
+            "retry scheduled",
+            delay_ms=self._topology.retry_delays_ms[level],
+            reason=reason[:200],
+        )
+
+    def _park(self, msg: Delivered, reason: str) -> None:
+        headers = {**msg.headers, REASON: reason[:500], "x-hub-parked-at": int(time.time())}
+        self._consumer.channel.publish(
+            Outgoing(self._topology.parked_exchange, self.step, msg.body, headers)
+        )
+        log.warning("parked", reason=reason[:200])
