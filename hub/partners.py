@@ -7,6 +7,7 @@ should (a repeat is answered 200 and not counted again), and can be switched to 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class Received:
 class PartnerState:
     accepted: list[Received] = field(default_factory=list)
     attempts: Counter[str] = field(default_factory=Counter)  # by Idempotency-Key, every try
+    attempt_times: list[float] = field(default_factory=list)  # monotonic time of every try
     fail_with: int | None = None  # answer this status instead of accepting
     on_receive: Callable[[Received], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -45,6 +47,7 @@ class PartnerServer:
                 key = self.headers.get("Idempotency-Key", "")
                 with state.lock:
                     state.attempts[key] += 1
+                    state.attempt_times.append(time.monotonic())
                     fail = state.fail_with
                     repeat = key and state.attempts[key] > 1 and any(
                         r.headers.get("Idempotency-Key") == key for r in state.accepted)
