@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
+from hub import PROJECT_ROOT
 from hub.api.server import ApiThread
 from hub.bootstrap import Hub
 from hub.partners import PartnerServer
 from hub.service import WorkerThread, start_workers, stop_workers
+from hub.settings import Settings
 
 AGENCY_SCOPES = {
     "sfpd": {"diversion.write", "inbox.read"},
@@ -121,3 +129,36 @@ class RunningHub:
     def settled(self, message_id: str, expected: int) -> bool:
         ds = self.hub.store.deliveries_of(message_id)
         return len(ds) == expected and all(d.status != "pending" for d in ds)
+
+
+def hub_env(settings: Settings, site_file: Path | None = None) -> dict[str, str]:
+    """Environment for a `hub` subprocess that shares this test's database and queues."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update({
+        "HUB_DATABASE_URL": settings.database_url,
+        "HUB_AMQP_URL": settings.amqp_url,
+        "HUB_BROKER_PREFIX": settings.broker_prefix,
+        "HUB_RETRY_DELAYS_MS": json.dumps(settings.retry_delays_ms),
+        "HUB_PUSH_TIMEOUT_SECONDS": str(settings.push_timeout_seconds),
+        "HUB_PREFETCH": str(settings.prefetch),
+        "HUB_LOG_LEVEL": "INFO",
+    })
+    if site_file:
+        env["HUB_SITE_FILE"] = str(site_file)
+    return env
+
+
+def hub_cli(settings: Settings, *args: str, site_file: Path | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hub", *args], env=hub_env(settings, site_file),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def site_file_for(partners: dict[str, PartnerServer], folder: Path) -> Path:
+    """The demo site with its push endpoints pointed at the test partners."""
+    data = yaml.safe_load((PROJECT_ROOT / "deploy" / "sites" / "santa-fe.yaml").read_text())
+    data["agencies"]["da"]["delivery"] = {"push": f"{partners['da'].url}/lead/messages"}
+    data["agencies"]["provider"]["delivery"] = {"push": f"{partners['provider'].url}/fhir"}
+    path = folder / "site.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
