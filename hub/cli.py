@@ -83,7 +83,9 @@ def demo() -> None:
     """Send a diversion, a hold and a status update through the real hub; print the timeline."""
     from hub.demo import run_demo
 
-    sys.exit(run_demo(_settings()))
+    settings = Settings()
+    logs.configure("WARNING")  # the timeline is the output; problems still show
+    sys.exit(run_demo(settings))
 
 
 @dlq_app.command("list")

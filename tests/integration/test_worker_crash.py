@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -83,13 +85,16 @@ def test_sigkill_in_every_step_loses_nothing_and_delivers_nothing_twice(
         token = api.token("sfpd")
         base = str(api.http.base_url)
 
+        local = threading.local()
+
         def post(i: int) -> str:
-            with httpx.Client(base_url=base, timeout=30) as c:
-                r = c.post("/v1/agencies/sfpd/diversion-notices", json=notice(),
-                           headers={"Authorization": f"Bearer {token}",
-                                    "Idempotency-Key": f"crash-{i}"})
-                assert r.status_code == 202, r.text
-                return str(r.json()["message_id"])
+            if not hasattr(local, "client"):  # one connection per posting thread
+                local.client = httpx.Client(base_url=base, timeout=30)
+            r = local.client.post("/v1/agencies/sfpd/diversion-notices", json=notice(),
+                              headers={"Authorization": f"Bearer {token}",
+                                       "Idempotency-Key": f"crash-{i}"})
+            assert r.status_code == 202, r.text
+            return str(r.json()["message_id"])
 
         started = time.monotonic()
         killed_at: dict[str, int] = {}
@@ -119,6 +124,12 @@ def test_sigkill_in_every_step_loses_nothing_and_delivers_nothing_twice(
         received = Counter(partners[name].message_ids())
         assert set(received) == set(ids), f"{name} is missing {len(set(ids) - set(received))}"
         assert max(received.values()) == 1, f"{name} accepted a message twice"
+    logged = [line for f in sorted(tmp_path.glob("*.log")) for line in f.read_text().splitlines()]
+    assert any('"event": "pushed"' in line for line in logged)
+    for line in logged:
+        assert json.loads(line)["event"], line  # every line is a JSON event
+        for phi in ("Testperson", "Avery", "1988-03-14", "555-0199", "NM-T-1234", "Test Way"):
+            assert phi not in line, f"PHI in a worker log line: {line}"
     repeats = {name: sum(n - 1 for n in p.state.attempts.values() if n > 1)
                for name, p in partners.items()}
     print(f"\n{N} notices, {2 * N} deliveries in {elapsed:.1f}s with kills at {killed_at}; "

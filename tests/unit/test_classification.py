@@ -84,7 +84,7 @@ def test_generated_valid_mapping_loads(tmp_path: Path) -> None:
 
 
 def test_model_leaf_paths_mark_lists_and_nest_models() -> None:
-    """Leaf paths go through nested models and mark list items with `[]`, never naming containers."""
+    """Leaf paths go through nested models, mark list items with `[]`, never name containers."""
     paths = model_leaf_paths(DiversionNotice)
     assert {"pathway", "person.date_of_birth", "contact.phone", "incident.charges[].statute",
             "incident.charges[].description"} <= paths
