@@ -164,9 +164,10 @@ def _essential(
         except ValueError:
             errors.append(f"{file}:{line}: essential: unknown message type {key_node.value!r}")
             continue
-        paths = [n.value for n in getattr(list_node, "value", [])]
-        for path in paths:
-            if path not in classes.get(message_type, {}):
-                errors.append(f"{file}:{line}: essential.{message_type}: no field {path!r}")
-        out[message_type] = frozenset(paths)
+        items = list(getattr(list_node, "value", []))
+        for item in items:
+            if item.value not in classes.get(message_type, {}):
+                errors.append(f"{file}:{item.start_mark.line + 1}: essential.{message_type}: "
+                              f"no field {item.value!r}")
+        out[message_type] = frozenset(item.value for item in items)
     return out

@@ -39,7 +39,7 @@ class Sealer:
     def open(self, sealed: bytes) -> bytes:
         try:
             return self._aead.decrypt(sealed[:12], sealed[12:], None)
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: too short to hold a nonce
             raise PermanentError("payload cannot be decrypted with the configured key") from None
 
 

@@ -7,6 +7,7 @@ sender's to fix; denials are authorisation or consent decisions, never retried.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class HubError(Exception):
@@ -27,6 +28,14 @@ class Problem:
 
     path: str
     message: str
+
+
+def json_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as a JSON path: $.incident.charges[0].statute."""
+    out = "$"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
 
 
 @dataclass

@@ -17,7 +17,7 @@ from hub.broker import PublisherPool
 from hub.crypto import Sealer, sha256_hex
 from hub.db.store import Store
 from hub.db.tables import Message
-from hub.errors import BadInput, Forbidden, Problem
+from hub.errors import BadInput, Forbidden, Problem, json_path
 from hub.messages import MODELS, Canonical, MessageType, Pathway
 from hub.site import SUBMITTERS, AgencyKind, Site
 from hub.steps.runner import JobCodec
@@ -27,13 +27,6 @@ from hub.steps.runner import JobCodec
 class Accepted:
     message_id: str
     duplicate: bool
-
-
-def json_path(loc: tuple[Any, ...]) -> str:
-    out = "$"
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
 
 
 def parse(message_type: MessageType, raw: bytes) -> Canonical:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hub.errors import ConfigError
+from hub.errors import ConfigError, json_path
 from hub.messages import MessageType, Pathway
 from hub.yaml_lines import line_of, load_with_lines
 
@@ -81,17 +81,6 @@ class Site(Strict):
     agencies: dict[AgencyId, Agency]
     routes: list[Route]
 
-    @model_validator(mode="after")
-    def _targets_exist(self) -> "Site":
-        for r, route in enumerate(self.routes):
-            for t, target in enumerate(route.deliver):
-                if target.to != REFERRING_AGENCY and target.to not in self.agencies:
-                    raise ValueError(
-                        f"routes[{r}].deliver[{t}].to: no agency {target.to!r} "
-                        f"(known: {', '.join(self.agencies)}, or {REFERRING_AGENCY})"
-                    )
-        return self
-
     def routes_for(self, message_type: MessageType, pathway: str | None) -> list[Target]:
         targets: list[Target] = []
         for route in self.routes:
@@ -101,6 +90,11 @@ class Site(Strict):
                 continue
             targets.extend(route.deliver)
         return targets
+
+
+def _where(loc: tuple[str | int, ...]) -> str:
+    """A location as a path: agencies.da.delivery.push, routes[0].deliver[1].to."""
+    return json_path(loc).removeprefix("$").removeprefix(".") or "(top)"
 
 
 def load_site(file: str | Path, endpoint_overrides: dict[str, str] | None = None) -> Site:
@@ -114,12 +108,23 @@ def load_site(file: str | Path, endpoint_overrides: dict[str, str] | None = None
         for agency, url in (endpoint_overrides or {}).items():
             if agency in data.get("agencies", {}):
                 data["agencies"][agency]["delivery"] = {"push": url}
+    problems = []
     try:
-        return Site.model_validate(data)
+        site = Site.model_validate(data)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            where = ".".join(str(p) for p in loc) or "(top)"
+            where = _where(loc)
             problems.append(f"{file}:{line_of(lines, loc)}: {where}: {err['msg']}")
-        raise ConfigError("site file is invalid:\n  " + "\n  ".join(problems)) from None
+    else:
+        for r, route in enumerate(site.routes):
+            for t, target in enumerate(route.deliver):
+                if target.to != REFERRING_AGENCY and target.to not in site.agencies:
+                    loc = ("routes", r, "deliver", t, "to")
+                    problems.append(
+                        f"{file}:{line_of(lines, loc)}: {_where(loc)}: no agency "
+                        f"{target.to!r} (known: {', '.join(site.agencies)}, or {REFERRING_AGENCY})"
+                    )
+    if problems:
+        raise ConfigError("site file is invalid:\n  " + "\n  ".join(problems))
+    return site

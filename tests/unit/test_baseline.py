@@ -16,6 +16,9 @@ PROVIDER = Party("provider", "treatment", part2_program=True, tpo_covered_entity
 OTHER_PROVIDER = Party("clinic", "treatment", part2_program=True, tpo_covered_entity=True)
 OUTREACH = Party("outreach", "community", part2_program=False, tpo_covered_entity=False)
 COMPLIANCE = Party("audit", "compliance", part2_program=False, tpo_covered_entity=False)
+# A community case-management agency that is itself a Part 2 program: its kind alone would pass.
+PART2_COMMUNITY = Party("casemgmt", "community", part2_program=True, tpo_covered_entity=False)
+PART2_DISCLOSERS = [PROVIDER, PART2_COMMUNITY]
 
 ALL_PARTIES = [POLICE, DA, PROVIDER, OTHER_PROVIDER, OUTREACH, COMPLIANCE]
 JUSTICE = [POLICE, DA]
@@ -77,18 +80,22 @@ def test_treatment_to_justice_cites_r5_r6_even_from_police(
 
 @pytest.mark.parametrize("recipient", [POLICE, DA, OTHER_PROVIDER, OUTREACH, COMPLIANCE], ids=pid)
 @pytest.mark.parametrize("data_class", list(DataClass))
+@pytest.mark.parametrize("discloser", PART2_DISCLOSERS, ids=pid)
 def test_part2_origin_to_another_agency_always_denied(
-    data_class: DataClass, recipient: Party
+    discloser: Party, data_class: DataClass, recipient: Party
 ) -> None:
     """Nothing from a Part 2 program reaches another agency without a consent."""
-    assert not decide_one(PROVIDER, recipient, data_class).permit
+    assert not decide_one(discloser, recipient, data_class).permit
 
 
 @pytest.mark.parametrize("recipient", [POLICE, DA, OTHER_PROVIDER, OUTREACH, COMPLIANCE], ids=pid)
 @pytest.mark.parametrize("data_class", NON_CLINICAL)
-def test_part2_origin_denial_cites_r1(data_class: DataClass, recipient: Party) -> None:
+@pytest.mark.parametrize("discloser", PART2_DISCLOSERS, ids=pid)
+def test_part2_origin_denial_cites_r1(
+    discloser: Party, data_class: DataClass, recipient: Party
+) -> None:
     """A Part 2 program's non-clinical data to another agency is denied with an R1 reason."""
-    decision = decide_one(PROVIDER, recipient, data_class)
+    decision = decide_one(discloser, recipient, data_class)
     assert not decision.permit
     assert decision.reason.startswith("R1")
     assert "2.31" in decision.legal_basis

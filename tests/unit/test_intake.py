@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from hub.errors import BadInput
-from hub.intake import json_path, parse
+from hub.errors import json_path
+from hub.intake import parse
 from hub.messages import DiversionNotice, MessageType, Pathway
 
 
