@@ -73,7 +73,8 @@ def referral_bundle(body: dict[str, Any], meta: DeliveryMeta) -> dict[str, Any]:
         service_request["reasonCode"] = [{"text": body["referral_reason"]}]
     task = {
         "resourceType": "Task",
-        "identifier": [{"system": DELIVERY_SYSTEM, "value": meta.delivery_id}],
+        "identifier": [{"system": DELIVERY_SYSTEM, "value": meta.delivery_id},
+                       {"system": CASE_SYSTEM, "value": meta.case_ref}],
         "status": "requested",
         "intent": "order",
         "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code",

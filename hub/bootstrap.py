@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from adapters.fhir_task import TaskMapping, load_task_mapping
 from adapters.http_push import Pusher
 from consent.baseline import BaselinePolicy
 from consent.decisions import DisclosurePolicy
@@ -33,6 +34,7 @@ class Hub:
     engine: Engine
     site: Site
     catalogue: Catalogue
+    task_mapping: TaskMapping
     topology: Topology
     store: Store
     sealer: Sealer
@@ -85,6 +87,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True,
     publishers = PublisherPool(settings.amqp_url)
     return Hub(
         settings=settings, engine=engine, site=site, catalogue=catalogue, topology=topology,
+        task_mapping=load_task_mapping(settings.task_mapping_file),
         store=store, sealer=sealer, hasher=hasher, codec=codec, publishers=publishers,
         clients=Clients(engine, settings.token_key, settings.token_ttl_seconds),
         inbox=Inbox(engine, sealer), ledger=LedgerReader(engine),

@@ -56,9 +56,7 @@ class Intake:
     def accept(
         self, sender: str, message_type: MessageType, raw: bytes, idempotency_key: str | None
     ) -> Accepted:
-        agency = self._site.agencies[sender]
-        if agency.kind not in SUBMITTERS.get(message_type, set()):
-            raise Forbidden(f"a {agency.kind} agency cannot submit a {message_type}")
+        self.check_submitter(sender, message_type)
         message = parse(message_type, raw)
         self._check_semantics(sender, message_type, message)
         body = message.model_dump(mode="json", exclude_none=True)
@@ -87,6 +85,12 @@ class Intake:
         with self._publishers.channel() as ch:
             ch.publish(self._codec.encode("ingest", job, stored.message_id))
         return Accepted(stored.message_id, stored.duplicate)
+
+    def check_submitter(self, sender: str, message_type: MessageType) -> None:
+        agency = self._site.agencies.get(sender)
+        if agency is None or agency.kind not in SUBMITTERS.get(message_type, set()):
+            kind = agency.kind.value if agency else "unknown"
+            raise Forbidden(f"a {kind} agency cannot submit a {message_type}")
 
     def _check_semantics(self, sender: str, message_type: MessageType, msg: Canonical) -> None:
         agency = self._site.agencies[sender]

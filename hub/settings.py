@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     broker_prefix: str = Field("lead", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     site_file: str = str(PROJECT_ROOT / "deploy" / "sites" / "santa-fe.yaml")
     mapping_file: str = str(PROJECT_ROOT / "mappings" / "canonical.yaml")
+    task_mapping_file: str = str(PROJECT_ROOT / "mappings" / "fhir-task.yaml")
     public_url: str = "http://127.0.0.1:8000"
 
     ledger_key: str = DEV_LEDGER_KEY

@@ -34,14 +34,42 @@ def problem(status: int, slug: str, title: str, detail: str, **extra: object) ->
     )
 
 
+FHIR_JSON = "application/fhir+json"
+
+
+def outcome(status: int, issues: list[tuple[str, str, str, str | None]]) -> JSONResponse:
+    """A FHIR OperationOutcome; issues are (severity, code, diagnostics, expression)."""
+    body = {"resourceType": "OperationOutcome", "issue": [
+        {"severity": sev, "code": code, "diagnostics": diag,
+         **({"expression": [expr]} if expr else {})}
+        for sev, code, diag, expr in issues]}
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def _status_of(exc: HubError) -> tuple[int, str, str]:
+    for cls, status, slug, title in STATUS:
+        if isinstance(exc, cls):
+            return status, slug, title
+    return 500, "internal", "Internal error"
+
+
+def fhir_error(exc: HubError) -> JSONResponse:
+    """The FHIR endpoints' form of an error."""
+    status = _status_of(exc)[0]
+    if isinstance(exc, BadInput):
+        return outcome(status, [("error", "invalid", f"{exc.title}: {p.message}", p.path)
+                                for p in exc.problems])
+    code = {401: "login", 403: "forbidden", 404: "not-found", 503: "transient"}.get(
+        status, "exception")
+    return outcome(status, [("error", code, str(exc), None)])
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> JSONResponse:
-        for cls, status, slug, title in STATUS:
-            if isinstance(exc, cls):
-                break
-        else:
-            status, slug, title = 500, "internal", "Internal error"
+        status, slug, title = _status_of(exc)
+        if request.url.path.startswith("/fhir/"):
+            return fhir_error(exc)
         log.info("request refused", http_status=status, path=request.url.path,
                  error_kind=type(exc).__name__)
         if isinstance(exc, BadInput):
