@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 
 from adapters.fhir_task import TaskMapping, load_task_mapping
 from adapters.http_push import Pusher
+from adapters.niem_police import NiemAdapter, load_mappings
 from consent.baseline import BaselinePolicy
 from consent.decisions import DisclosurePolicy
 from hub.auth import Clients
@@ -35,6 +37,7 @@ class Hub:
     site: Site
     catalogue: Catalogue
     task_mapping: TaskMapping
+    niem: NiemAdapter
     topology: Topology
     store: Store
     sealer: Sealer
@@ -88,6 +91,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True,
     return Hub(
         settings=settings, engine=engine, site=site, catalogue=catalogue, topology=topology,
         task_mapping=load_task_mapping(settings.task_mapping_file),
+        niem=NiemAdapter(load_mappings(Path(settings.niem_mapping_dir)), site.timezone),
         store=store, sealer=sealer, hasher=hasher, codec=codec, publishers=publishers,
         clients=Clients(engine, settings.token_key, settings.token_ttl_seconds),
         inbox=Inbox(engine, sealer), ledger=LedgerReader(engine),

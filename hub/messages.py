@@ -6,11 +6,11 @@ Each field's data class (identity, justice, engagement...) is declared once, in
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
@@ -47,13 +47,13 @@ class Contact(Canonical):
 
 
 class Charge(Canonical):
-    statute: ShortText
+    statute: ShortText | None = None  # some exchanges name the offence but not the statute
     description: Text
 
 
 class Incident(Canonical):
     report_number: ShortText
-    occurred_at: datetime
+    occurred_at: AwareDatetime
     location: Text | None = None
     officer: ShortText
     charges: list[Charge] = Field(default_factory=list, max_length=50)
@@ -63,7 +63,7 @@ class DiversionNotice(Canonical):
     """A police RMS (or a community referrer) tells the hub a person was diverted to LEAD."""
 
     pathway: Pathway
-    referred_at: datetime
+    referred_at: AwareDatetime
     person: Person
     contact: Contact | None = None
     incident: Incident | None = None
@@ -83,7 +83,7 @@ class ChargeHold(Canonical):
 
     case_ref: ShortText
     status: HoldStatus
-    decided_at: datetime
+    decided_at: AwareDatetime
     hold_deadline: date | None = None
     conditions: list[Text] = Field(default_factory=list, max_length=20)
     charges: list[Charge] = Field(default_factory=list, max_length=50)
@@ -104,7 +104,7 @@ class ReferralStatus(Canonical):
 
     case_ref: ShortText
     status: ReferralStatusCode
-    occurred_at: datetime
+    occurred_at: AwareDatetime
     exit_reason: Text | None = None
     plan_summary: Text | None = None
     diagnoses: list[ShortText] = Field(default_factory=list, max_length=20)
@@ -116,7 +116,7 @@ class Referral(Canonical):
 
     case_ref: ShortText
     pathway: Pathway
-    referred_at: datetime
+    referred_at: AwareDatetime
     referring_agency: ShortText
     person: Person
     contact: Contact | None = None

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     site_file: str = str(PROJECT_ROOT / "deploy" / "sites" / "santa-fe.yaml")
     mapping_file: str = str(PROJECT_ROOT / "mappings" / "canonical.yaml")
     task_mapping_file: str = str(PROJECT_ROOT / "mappings" / "fhir-task.yaml")
+    niem_mapping_dir: str = str(PROJECT_ROOT / "mappings" / "niem")
     public_url: str = "http://127.0.0.1:8000"
 
     ledger_key: str = DEV_LEDGER_KEY

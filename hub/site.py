@@ -5,8 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from hub.errors import ConfigError, json_path
 from hub.messages import MessageType, Pathway
@@ -78,6 +80,17 @@ SUBMITTERS: dict[MessageType, set[AgencyKind]] = {
 class Site(Strict):
     site: AgencyId
     name: str
+    timezone: str = "UTC"  # local times from agency systems that omit an offset
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
+                             "America/Denver)") from None
+        return value
     agencies: dict[AgencyId, Agency]
     routes: list[Route]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,18 @@ from hub.settings import Settings
 from tests.harness import RunningHub
 from tests.services import Services, start_services
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+def _shared_folder() -> Path:
+    """`shared/` beside the project (or HUB_SHARED_DIR): specs and published sample instances."""
+    if os.environ.get("HUB_SHARED_DIR"):
+        return Path(os.environ["HUB_SHARED_DIR"])
+    project = Path(__file__).resolve().parent.parent
+    for folder in (project.parent, *project.parent.parents):
+        if (folder / "shared" / "samples").is_dir():
+            return folder / "shared"
+    return project.parent / "shared"
+
+
+SHARED = _shared_folder()
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +43,8 @@ def services() -> Iterator[Services]:
 @pytest.fixture(scope="session")
 def samples() -> Path:
     path = SHARED / "samples"
-    assert path.is_dir(), f"sample instances expected at {path} (the shared folder beside the project)"
+    assert path.is_dir(), (f"sample instances expected at {path} (the shared folder beside the "
+                           "project); set HUB_SHARED_DIR to where it is")
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -14,6 +15,7 @@ from hub.messages import MessageType
 
 router = APIRouter(prefix="/v1/agencies/{agency}", tags=["submissions"])
 MAX_BODY = 1_000_000
+XML_TYPES = {"application/xml", "text/xml", "application/niem+xml"}
 
 SUBMISSIONS = {
     "diversion-notices": (MessageType.DIVERSION_NOTICE, "diversion.write"),
@@ -34,6 +36,17 @@ async def _submit(kind: str, agency: str, request: Request, hub: HubDep, client:
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise BadInput("body too large", [Problem("$", f"at most {MAX_BODY} bytes")])
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if content_type in XML_TYPES:
+        if message_type != MessageType.DIVERSION_NOTICE:
+            raise BadInput("XML is accepted for diversion notices only",
+                           [Problem("header:Content-Type", "send application/json")])
+        subject = request.query_params.get("subject")
+        if subject is not None and not subject.isdigit():
+            raise BadInput("bad subject", [Problem("query:subject", "a number from 0")])
+        hub.intake.check_submitter(agency, message_type)
+        body = hub.niem.to_notice(raw, int(subject) if subject is not None else None)
+        raw = orjson.dumps(body)
     accepted = await run_in_threadpool(hub.intake.accept, agency, message_type, raw,
                                        idempotency_key)
     return JSONResponse(

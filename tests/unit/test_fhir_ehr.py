@@ -15,7 +15,6 @@ from adapters.outbound import DeliveryMeta
 from hub.errors import PermanentError
 from hub.messages import ChargeHold, Contact, HoldStatus, Pathway, Person, Referral
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 FHIR_NS = {"f": "http://hl7.org/fhir"}
 DELIVERY_ID = "6f1c2d3e-4a5b-5c6d-8e7f-0123456789ab"
 CASE_REF = "8d4c0b6e-2f1a-4c3b-9d8e-112233445566"
@@ -178,9 +177,11 @@ def test_invalid_bundle_is_permanent_error() -> None:
         render("referral", body, meta())
 
 
-def test_task_code_matches_sdohcc_task_sample(referral_bundle: dict[str, Any]) -> None:
+def test_task_code_matches_sdohcc_task_sample(
+    referral_bundle: dict[str, Any], samples: Path
+) -> None:
     """Our Task uses the same task-code|fulfill coding as the published SDOHCC Task sample."""
-    sample = SAMPLES / "fhir" / "SDOHCC-TaskReferralManagementOrderFulfillmentAcceptedExample.xml"
+    sample = samples / "fhir" / "SDOHCC-TaskReferralManagementOrderFulfillmentAcceptedExample.xml"
     root = ET.parse(sample).getroot()
     assert root.tag == "{http://hl7.org/fhir}Task"
     sample_codes = {

@@ -55,11 +55,11 @@ def test_every_problem_is_listed_with_its_json_path() -> None:
     """A body with several mistakes gets one BadInput naming each mistake's JSON path."""
     body = valid_notice()
     body["person"]["date_of_birth"] = "not-a-date"
-    del body["incident"]["charges"][0]["statute"]
+    del body["incident"]["charges"][0]["description"]
     body["pathway"] = "arrest"
     error = bad_input(orjson.dumps(body))
     assert {p.path for p in error.problems} == {
-        "$.person.date_of_birth", "$.incident.charges[0].statute", "$.pathway",
+        "$.person.date_of_birth", "$.incident.charges[0].description", "$.pathway",
     }
     assert "3 problem" in error.title
     assert all(p.message for p in error.problems)
@@ -117,3 +117,12 @@ def test_other_message_types_are_validated_against_their_model() -> None:
     raw = orjson.dumps(body)
     paths = [p.path for p in bad_input(raw, MessageType.REFERRAL_STATUS).problems]
     assert paths == ["$.status"]
+
+
+def test_times_without_offset_are_refused() -> None:
+    """A time without a UTC offset is ambiguous across agencies, so it is refused with its path."""
+    body = valid_notice()
+    body["referred_at"] = "2026-11-20T10:00:00"
+    error = bad_input(orjson.dumps(body))
+    assert [p.path for p in error.problems] == ["$.referred_at"]
+    assert "timezone" in error.problems[0].message
