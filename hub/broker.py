@@ -52,43 +52,63 @@ class Topology:
     def parked_queue(self, step: str) -> str:
         return f"{self.prefix}.{step}.parked"
 
-    def all_queues(self) -> list[str]:
-        names = []
+    def exchanges(self) -> list[str]:
+        return [self.work_exchange, self.retry_exchange, self.parked_exchange]
+
+    def queues(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every queue with its arguments."""
+        out: list[tuple[str, dict[str, Any]]] = []
         for step in STEPS:
-            names += [self.work_queue(step), self.parked_queue(step)]
-            names += [self.retry_queue(step, n) for n in range(len(self.retry_delays_ms))]
-        return names
+            out.append((self.work_queue(step), dict(QUORUM)))
+            out.append((self.parked_queue(step), dict(QUORUM)))
+            for level, delay in enumerate(self.retry_delays_ms):
+                out.append((self.retry_queue(step, level), {
+                    **QUORUM,
+                    "x-message-ttl": delay,
+                    "x-dead-letter-exchange": self.work_exchange,
+                    "x-dead-letter-routing-key": step,
+                    # the move back to work must not lose a message
+                    "x-dead-letter-strategy": "at-least-once",
+                    "x-overflow": "reject-publish",
+                }))
+        return out
+
+    def bindings(self) -> list[tuple[str, str, str]]:
+        """(exchange, queue, routing key)."""
+        out = []
+        for step in STEPS:
+            out.append((self.work_exchange, self.work_queue(step), step))
+            out.append((self.parked_exchange, self.parked_queue(step), step))
+            out += [(self.retry_exchange, self.retry_queue(step, level), f"{step}.{level}")
+                    for level in range(len(self.retry_delays_ms))]
+        return out
 
     def declare(self, ch: BlockingChannel) -> None:
-        for exchange in (self.work_exchange, self.retry_exchange, self.parked_exchange):
+        for exchange in self.exchanges():
             ch.exchange_declare(exchange, "direct", durable=True)
-        for step in STEPS:
-            ch.queue_declare(self.work_queue(step), durable=True, arguments=QUORUM)
-            ch.queue_bind(self.work_queue(step), self.work_exchange, step)
-            ch.queue_declare(self.parked_queue(step), durable=True, arguments=QUORUM)
-            ch.queue_bind(self.parked_queue(step), self.parked_exchange, step)
-            for level, delay in enumerate(self.retry_delays_ms):
-                name = self.retry_queue(step, level)
-                ch.queue_declare(
-                    name,
-                    durable=True,
-                    arguments={
-                        **QUORUM,
-                        "x-message-ttl": delay,
-                        "x-dead-letter-exchange": self.work_exchange,
-                        "x-dead-letter-routing-key": step,
-                        # the move back to work must not lose a message
-                        "x-dead-letter-strategy": "at-least-once",
-                        "x-overflow": "reject-publish",
-                    },
-                )
-                ch.queue_bind(name, self.retry_exchange, f"{step}.{level}")
+        for name, arguments in self.queues():
+            ch.queue_declare(name, durable=True, arguments=arguments)
+        for exchange, queue_name, key in self.bindings():
+            ch.queue_bind(queue_name, exchange, key)
+
+    def definitions(self, vhost: str = "/") -> dict[str, Any]:
+        """The topology as RabbitMQ definitions JSON, for operators who pre-declare it."""
+        return {
+            "exchanges": [{"name": e, "vhost": vhost, "type": "direct", "durable": True,
+                           "auto_delete": False, "internal": False, "arguments": {}}
+                          for e in self.exchanges()],
+            "queues": [{"name": n, "vhost": vhost, "durable": True, "auto_delete": False,
+                        "arguments": a} for n, a in self.queues()],
+            "bindings": [{"source": e, "vhost": vhost, "destination": q,
+                          "destination_type": "queue", "routing_key": k, "arguments": {}}
+                         for e, q, k in self.bindings()],
+        }
 
     def delete(self, ch: BlockingChannel) -> None:
         """Remove every queue and exchange of this prefix (tests and the demo clean up)."""
-        for name in self.all_queues():
+        for name, _ in self.queues():
             ch.queue_delete(name)
-        for exchange in (self.work_exchange, self.retry_exchange, self.parked_exchange):
+        for exchange in self.exchanges():
             ch.exchange_delete(exchange)
 
 

@@ -88,6 +88,18 @@ def demo() -> None:
     sys.exit(run_demo(settings))
 
 
+@app.command("topology")
+def topology_export() -> None:
+    """Print the RabbitMQ definitions (JSON) of this hub's queues, for operators to pre-load."""
+    import json
+
+    from hub.broker import Topology
+
+    settings = _settings()
+    topology = Topology(settings.broker_prefix, tuple(settings.retry_delays_ms))
+    typer.echo(json.dumps(topology.definitions(), indent=2))
+
+
 @dlq_app.command("list")
 def dlq_list() -> None:
     """Show what is parked, where and why."""
