@@ -63,17 +63,17 @@ def worker(step: Annotated[str, typer.Argument(help="ingest, route or deliver")]
     if step not in STEPS:
         typer.echo(f"error: no step {step!r}; choose one of {', '.join(STEPS)}", err=True)
         raise typer.Exit(2)
+    from hub.service import WorkerThread
+
     try:
         hub = bootstrap(_settings())
-        runner = hub.runner(step)
     except HubError as exc:
         _fail(exc)
+    worker_loop = WorkerThread(hub, step)  # run in the foreground; it reconnects if RabbitMQ drops
     try:
-        runner.run()
+        worker_loop.run()
     except KeyboardInterrupt:
-        runner.stop()
-    except HubError as exc:
-        _fail(exc)
+        worker_loop.stop()
     finally:
         hub.close()
 

@@ -17,7 +17,7 @@ from hub.broker import PublisherPool
 from hub.crypto import Sealer, sha256_hex
 from hub.db.store import Store
 from hub.db.tables import Message
-from hub.errors import BadInput, Forbidden, Problem, json_path
+from hub.errors import BadInput, Forbidden, HubError, Problem, json_path
 from hub.messages import MODELS, Canonical, MessageType, Pathway
 from hub.site import SUBMITTERS, AgencyKind, Site
 from hub.steps.runner import JobCodec
@@ -82,8 +82,15 @@ class Intake:
         # a message stored just before a broker failure still gets queued on the client's retry.
         job = {"message_id": stored.message_id, "type": message_type.value, "sender": sender,
                "body": body}
-        with self._publishers.channel() as ch:
-            ch.publish(self._codec.encode("ingest", job, stored.message_id))
+        try:
+            with self._publishers.channel() as ch:
+                ch.publish(self._codec.encode("ingest", job, stored.message_id))
+        except HubError:
+            # The sender hears "not accepted" (503), so the hub must not keep a copy that
+            # nothing will ever route. A duplicate's first copy stays for its own retry.
+            if not stored.duplicate:
+                self._store.discard_message(stored.message_id)
+            raise
         return Accepted(stored.message_id, stored.duplicate)
 
     def check_submitter(self, sender: str, message_type: MessageType) -> None:

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import Engine, delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
 
@@ -58,6 +58,11 @@ class Store:
                 )
             ).one()
             return Stored(existing.id, True, existing.body_sha256)
+
+    def discard_message(self, message_id: str) -> None:
+        """Forget a message that was never queued (its sender was told it was not accepted)."""
+        with unit_of_work(self.engine) as s:
+            s.execute(delete(Message).where(Message.id == message_id))  # type: ignore[arg-type]
 
     def get_message(self, message_id: str) -> Message | None:
         with unit_of_work(self.engine) as s:

@@ -74,6 +74,10 @@ class DeliverStep:
     def __call__(self, job: Job) -> list[Next]:
         b = job.body
         did, form = b["delivery_id"], MessageType(b["form"])
+        missing_agencies = {b["sender"], b["recipient"]} - self._site.agencies.keys()
+        if missing_agencies:
+            raise PermanentError(f"agency {', '.join(sorted(missing_agencies))} is no longer in "
+                                 "the site configuration")
         sender, recipient = self._site.agencies[b["sender"]], self._site.agencies[b["recipient"]]
         now = utcnow()
         ctx = DisclosureContext(
