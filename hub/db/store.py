@@ -89,28 +89,38 @@ class Store:
 
     # participants ---------------------------------------------------------------------------
     def match_participant(self, site: str, state_id_hmac: str | None, dob_name_hmac: str) -> str:
-        """The participant these identifiers name; a new one only if none matches.
+        """The participant these identifiers name; a new one only if none can be matched.
 
-        A state id match wins; otherwise date of birth with name. Unique constraints make a
-        concurrent duplicate impossible: the loser of a race re-reads the winner.
+        A state id decides. Without one, date of birth with name matches a single candidate.
+        Two different state ids are two people even with the same name and date of birth;
+        a candidate without a state id takes the new one. Unique indexes make a concurrent
+        duplicate impossible: the loser of a race re-reads the winner.
         """
         for _ in range(3):
-            with unit_of_work(self.engine) as s:
-                conds = [Participant.dob_name_hmac == dob_name_hmac]
-                if state_id_hmac:
-                    conds.append(Participant.state_id_hmac == state_id_hmac)
-                found = s.exec(
-                    select(Participant).where(Participant.site == site, or_(*conds))
-                ).all()
-                by_state = [p for p in found if state_id_hmac and p.state_id_hmac == state_id_hmac]
-                if by_state or found:
-                    return (by_state or found)[0].id
             try:
-                pid = str(uuid.uuid4())
                 with unit_of_work(self.engine) as s:
+                    if state_id_hmac:
+                        known = s.exec(select(Participant).where(
+                            Participant.site == site,
+                            Participant.state_id_hmac == state_id_hmac)).first()
+                        if known:
+                            return known.id
+                    candidates = s.exec(select(Participant).where(
+                        Participant.site == site,
+                        Participant.dob_name_hmac == dob_name_hmac)).all()
+                    without_state = [c for c in candidates if c.state_id_hmac is None]
+                    if state_id_hmac and without_state:
+                        without_state[0].state_id_hmac = state_id_hmac
+                        return without_state[0].id
+                    if not state_id_hmac and len(candidates) == 1:
+                        return candidates[0].id
+                    if not state_id_hmac and without_state:
+                        return without_state[0].id
+                    # no candidate, other state ids only, or several: a new participant
+                    pid = str(uuid.uuid4())
                     s.add(Participant(id=pid, site=site, state_id_hmac=state_id_hmac,
                                       dob_name_hmac=dob_name_hmac))
-                return pid
+                    return pid
             except IntegrityError:
                 continue
         raise TransientError("participant matching kept racing; will retry")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -31,12 +31,16 @@ class Participant(SQLModel, table=True):
     __tablename__ = "participant"
     __table_args__ = (
         UniqueConstraint("site", "state_id_hmac"),
-        UniqueConstraint("site", "dob_name_hmac"),
+        # Without a state id, date of birth and name identify at most one participant; people
+        # with different state ids may share them.
+        Index("uq_participant_dob_name_without_state_id", "site", "dob_name_hmac", unique=True,
+              sqlite_where=text("state_id_hmac IS NULL"),
+              postgresql_where=text("state_id_hmac IS NULL")),
     )
     id: str = Field(primary_key=True, max_length=36)
     site: str = Field(max_length=64)
     state_id_hmac: str | None = Field(default=None, max_length=64)
-    dob_name_hmac: str = Field(max_length=64)
+    dob_name_hmac: str = Field(max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 
