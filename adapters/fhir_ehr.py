@@ -14,6 +14,7 @@ from typing import Any
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
+from adapters.labels import security_labels
 from adapters.outbound import DeliveryMeta, Rendered
 from hub.errors import PermanentError
 
@@ -128,6 +129,11 @@ def render(form: str, body: dict[str, Any], meta: DeliveryMeta, validate: bool =
     if build is None:
         raise PermanentError(f"no FHIR rendering for {form}; route it to a JSON endpoint")
     bundle = build(body, meta)
+    # DS4P labels on the Bundle and on each resource, so they survive the Bundle's unpacking
+    labels = security_labels(meta.refrain)
+    bundle["meta"] = {"security": labels}
+    for entry in bundle["entry"]:
+        entry["resource"]["meta"] = {"security": labels}
     if validate:
         try:
             Bundle.model_validate(bundle)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.labels import NON_EVIDENTIARY, PART2_NOTICE, security_labels
 from adapters.outbound import DeliveryMeta, Rendered
 
 
 def render(form: str, body: dict[str, Any], meta: DeliveryMeta) -> Rendered:
-    return Rendered(
-        "application/json",
-        {
+    document = {
             "hub_message_id": meta.message_id,
             "delivery_id": meta.delivery_id,
             "case_ref": meta.case_ref,
@@ -22,5 +21,13 @@ def render(form: str, body: dict[str, Any], meta: DeliveryMeta) -> Rendered:
             "sent_at": meta.sent_at,
             "body": body,
             "withheld_fields": list(meta.withheld_fields),
-        },
-    )
+    }
+    if meta.part2:
+        document["part2"] = {
+            "notice": PART2_NOTICE,
+            "consents": [{"reference": ref, "scope": scope} for ref, scope in meta.consents],
+            "security_labels": [label["code"] for label in security_labels(meta.refrain)],
+        }
+        if meta.justice_recipient:
+            document["part2"]["use_restriction"] = NON_EVIDENTIARY
+    return Rendered("application/json", document)

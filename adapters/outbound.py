@@ -19,6 +19,10 @@ class DeliveryMeta:
     purpose: str
     sent_at: str
     withheld_fields: tuple[str, ...]
+    part2: bool = False  # Part 2 information is disclosed: the 2.32 notice goes with it
+    consents: tuple[tuple[str, str], ...] = ()  # (reference, scope) relied on
+    refrain: bool = True  # NORDSCLCD: recipient is not a TPO covered entity
+    justice_recipient: bool = False  # 2.12(d) use restriction
 
 
 @dataclass(frozen=True)

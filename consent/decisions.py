@@ -34,6 +34,7 @@ class Decision:
     reason: str
     legal_basis: str
     consent_ref: str | None = None
+    scope: str = ""  # for a permit under a consent: what that consent allows, in words
 
 
 class DisclosurePolicy(Protocol):

@@ -58,6 +58,8 @@ def _discloser(c: Consent, ctx: DisclosureContext, _cls: DataClass) -> str | Non
 
 def _recipient(c: Consent, ctx: DisclosureContext, _cls: DataClass) -> str | None:
     recipient = ctx.recipient
+    if recipient.kind in JUSTICE_KINDS and c.kind == ConsentKind.TPO:
+        return f"R5: {c.reference} ({c.kind}) cannot authorise disclosure to the justice system"
     if c.kind == ConsentKind.TPO:
         if not recipient.tpo_covered_entity:
             return (f"R9: {c.reference} is a TPO consent and {recipient.agency} is not a "
@@ -67,10 +69,6 @@ def _recipient(c: Consent, ctx: DisclosureContext, _cls: DataClass) -> str | Non
         return None
     if recipient.agency not in c.recipients:
         return f"R2: {c.reference} does not name {recipient.agency} as a recipient"
-    if recipient.kind in JUSTICE_KINDS and c.kind not in (ConsentKind.CRIMINAL_JUSTICE,
-                                                          ConsentKind.GENERAL,
-                                                          ConsentKind.COURT_ORDER):
-        return f"R5: {c.reference} ({c.kind}) cannot authorise disclosure to the justice system"
     return None
 
 
@@ -106,6 +104,15 @@ def _evaluate(c: Consent, ctx: DisclosureContext, cls: DataClass) -> tuple[int, 
     return len(CHECKS), None
 
 
+def scope_of(c: Consent) -> str:
+    """A consent's scope in one sentence, as 42 CFR 2.32 asks to accompany a disclosure."""
+    ends = c.valid_until.isoformat() if c.valid_until else f"'{c.expiry_event}'"
+    to = ", ".join(sorted(c.recipients)) or "covered entities for treatment, payment, operations"
+    withheld = f" except {', '.join(sorted(c.denied_classes))}" if c.denied_classes else ""
+    return (f"{', '.join(sorted(c.disclosers))} may disclose {', '.join(sorted(c.classes))}"
+            f"{withheld} to {to} for {', '.join(sorted(c.purposes))} until {ends}")
+
+
 def _latest(consents: list[Consent]) -> list[Consent]:
     """Only the newest version of each consent speaks; older versions are history."""
     newest: dict[str, Consent] = {}
@@ -133,7 +140,7 @@ def decide_field(consents: Sequence[Consent], ctx: DisclosureContext, cls: DataC
         passed, reason = _evaluate(c, ctx, cls)
         if reason is None:
             return Decision(True, f"permitted by {c.reference} ({c.kind})", LEGAL_BASIS[c.kind],
-                            c.reference)
+                            c.reference, scope_of(c))
         if best is None or passed > best[0]:
             best = (passed, reason)
     assert best is not None

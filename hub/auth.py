@@ -25,7 +25,7 @@ from hub.errors import BadInput, Forbidden, Problem, Unauthenticated
 
 SCOPES = frozenset({
     "diversion.write", "hold.write", "status.write", "inbox.read",
-    "consent.write", "audit.read", "admin",
+    "consent.write", "court-order.write", "audit.read", "admin",
 })
 ISSUER = "lead-hub"
 ALGORITHMS = ["HS256"]

@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from adapters.fhir_task import TaskMapping, load_task_mapping
 from adapters.http_push import Pusher
 from adapters.niem_police import NiemAdapter, load_mappings
-from consent.baseline import BaselinePolicy
 from consent.decisions import DisclosurePolicy
+from consent.policy import ConsentPolicy
+from consent.registry import Registry
 from hub.auth import Clients
 from hub.broker import PublisherPool, Topology, declare_topology
 from hub.classification import Catalogue, load_catalogue
@@ -49,10 +50,11 @@ class Hub:
     ledger: LedgerReader
     intake: Intake
     policy: DisclosurePolicy
+    registry: Registry
 
     def handler(self, step: str) -> Handle:
         if step == "ingest":
-            return IngestStep(self.site.site, self.store, self.hasher)
+            return IngestStep(self.site.site, self.store, self.hasher, self.registry)
         if step == "route":
             return RouteStep(self.site, self.store)
         if step == "deliver":
@@ -88,6 +90,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True,
     store = Store(engine)
     codec = JobCodec(sealer, topology)
     publishers = PublisherPool(settings.amqp_url)
+    registry = Registry(engine, sealer, site, store)
     return Hub(
         settings=settings, engine=engine, site=site, catalogue=catalogue, topology=topology,
         task_mapping=load_task_mapping(settings.task_mapping_file),
@@ -95,5 +98,6 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True,
         store=store, sealer=sealer, hasher=hasher, codec=codec, publishers=publishers,
         clients=Clients(engine, settings.token_key, settings.token_ttl_seconds),
         inbox=Inbox(engine, sealer), ledger=LedgerReader(engine),
-        intake=Intake(site, store, publishers, codec, sealer), policy=BaselinePolicy(),
+        intake=Intake(site, store, publishers, codec, sealer),
+        policy=ConsentPolicy(registry), registry=registry,
     )

@@ -76,6 +76,7 @@ class HoldStatus(StrEnum):
     DECLINED = "declined"
     FILED = "filed"
     RELEASED = "released"
+    FINAL_DISPOSITION = "final-disposition"  # the case is over; ends 2.35 irrevocability
 
 
 class ChargeHold(Canonical):

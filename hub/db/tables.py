@@ -114,3 +114,39 @@ class InboxItem(SQLModel, table=True):
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     acked_at: datetime | None = None
+
+
+class ConsentVersion(SQLModel, table=True):
+    """Every version of every consent and court order; nothing is ever overwritten."""
+
+    __tablename__ = "consent_version"
+    __table_args__ = (UniqueConstraint("consent_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    consent_id: str = Field(max_length=36, index=True)
+    version: int
+    site: str = Field(max_length=64)
+    participant_id: str = Field(max_length=36, index=True)
+    kind: str = Field(max_length=32)
+    status: str = Field(max_length=16)  # active | revoked
+    terms: str  # JSON of the decision terms (agency ids, classes, times): no PHI
+    resource: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # encrypted source
+    recorded_at: datetime = Field(default_factory=utcnow)
+    recorded_by: str = Field(max_length=120)
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=200)
+    revocation_method: str | None = Field(default=None, max_length=16)  # written | electronic
+
+
+class CaseEvent(SQLModel, table=True):
+    """Events that change what consents allow, e.g. the final disposition of the charges."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (UniqueConstraint("message_id", "event"),)
+    id: int | None = Field(default=None, primary_key=True)
+    site: str = Field(max_length=64)
+    participant_id: str = Field(max_length=36, index=True)
+    case_ref: str = Field(max_length=120)
+    event: str = Field(max_length=64)
+    occurred_at: datetime
+    message_id: str = Field(max_length=36)
+    recorded_at: datetime = Field(default_factory=utcnow)

@@ -114,6 +114,11 @@ class DeliverStep:
                 participant_ref=b.get("participant_id"), site=self._site.site,
                 sender=b["sender"], sender_name=sender.name, recipient=b["recipient"],
                 purpose=b["purpose"], sent_at=now.isoformat(), withheld_fields=denied_paths,
+                part2=sender.part2_program,
+                consents=tuple(sorted({(d.consent_ref, d.scope) for d in decisions
+                                       if d.permit and d.consent_ref})),
+                refrain=not recipient.tpo_covered_entity,
+                justice_recipient=recipient.kind.value in ("police", "prosecutor"),
             )
             rendered = self._render(form, keep_only(b["body"], fields, decisions), recipient, meta)
             if recipient.delivery.inbox:

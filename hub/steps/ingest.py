@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 from typing import Any
 
+from consent.model import FINAL_DISPOSITION
+from consent.registry import Registry
 from hub.crypto import Hasher
 from hub.db.store import Store
 from hub.errors import PermanentError
-from hub.messages import MessageType
+from hub.messages import HoldStatus, MessageType
 from hub.steps.runner import Job, Next
 
 
@@ -18,10 +21,11 @@ def _norm(name: str) -> str:
 
 
 class IngestStep:
-    def __init__(self, site: str, store: Store, hasher: Hasher) -> None:
+    def __init__(self, site: str, store: Store, hasher: Hasher, registry: Registry) -> None:
         self._site = site
         self._store = store
         self._hasher = hasher
+        self._registry = registry
 
     def __call__(self, job: Job) -> list[Next]:
         message_id: str = job.body["message_id"]
@@ -36,6 +40,10 @@ class IngestStep:
                 raise PermanentError("case_ref names no known diversion notice")
             participant_id = case.participant_id
         self._store.set_participant(message_id, case_ref, participant_id)
+        if (message_type == MessageType.CHARGE_HOLD and participant_id
+                and body["status"] == HoldStatus.FINAL_DISPOSITION):
+            self._registry.record_event(participant_id, case_ref, FINAL_DISPOSITION,
+                                        datetime.fromisoformat(body["decided_at"]), message_id)
         return [Next("route", {**job.body, "case_ref": case_ref, "participant_id": participant_id})]
 
     def _participant(self, person: dict[str, Any]) -> str:

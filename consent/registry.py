@@ -1,0 +1,282 @@
+"""The consent registry: every version kept, revocations recorded, court orders entered.
+
+Registration checks the consent on its face (42 CFR 2.31); decisions read the newest
+version of each consent at the moment of disclosure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from consent.fhir_consent import REVOCATION, Terms, read_terms, validate_resource
+from consent.model import FINAL_DISPOSITION, Consent, ConsentKind
+from hub.classification import DataClass
+from hub.crypto import Sealer
+from hub.db.session import unit_of_work
+from hub.db.store import Store, aware
+from hub.db.tables import CaseEvent, ConsentVersion, Participant, utcnow
+from hub.errors import BadInput, Conflict, NotFound, Problem
+from hub.site import Site
+
+
+@dataclass(frozen=True)
+class Registered:
+    consent_id: str
+    version: int
+    resource: dict[str, Any]
+
+
+def _terms_json(t: Terms, participant_id: str) -> str:
+    def iso(d: datetime | None) -> str | None:
+        return d.isoformat() if d else None
+
+    return orjson.dumps({
+        "kind": t.kind.value, "participant_id": participant_id,
+        "disclosers": sorted(t.disclosers), "recipients": sorted(t.recipients),
+        "purposes": sorted(t.purposes), "classes": sorted(t.classes),
+        "denied_classes": sorted(t.denied_classes), "valid_from": iso(t.valid_from),
+        "valid_until": iso(t.valid_until), "signed_at": iso(t.signed_at),
+        "expiry_event": t.expiry_event, "revocable_after": iso(t.revocable_after),
+        "revocable_after_event": t.revocable_after_event,
+    }).decode()
+
+
+def _dt(v: str | None) -> datetime | None:
+    return datetime.fromisoformat(v) if v else None
+
+
+def _aware(d: datetime | None) -> datetime | None:
+    return aware(d) if d else None
+
+
+class Registry:
+    def __init__(self, engine: Engine, sealer: Sealer, site: Site, store: Store) -> None:
+        self._engine = engine
+        self._sealer = sealer
+        self._site = site
+        self._store = store
+        self._agency_kinds = {k: a.kind.value for k, a in site.agencies.items()}
+
+    # registration ---------------------------------------------------------------------------
+    def register(self, data: Any, by: str) -> Registered:
+        resource = validate_resource(data)
+        terms = read_terms(resource, self._agency_kinds)
+        participant = self._participant(terms)
+        consent_id = str(uuid.uuid4())
+        return self._write(consent_id, 1, resource, terms, participant, by)
+
+    def update(self, consent_id: str, data: Any, by: str) -> Registered:
+        resource = validate_resource(data)
+        terms = read_terms(resource, self._agency_kinds)
+        current = self._current_row(consent_id)
+        participant = self._participant(terms)
+        if participant != current.participant_id:
+            raise BadInput("a consent cannot change patient",
+                           [Problem("Consent.patient", "register a new consent instead")])
+        if current.status == "revoked":
+            raise Conflict(f"Consent/{consent_id} is revoked; register a new consent")
+        return self._write(consent_id, current.version + 1, resource, terms, participant, by)
+
+    def _write(self, consent_id: str, version: int, resource: dict[str, Any], terms: Terms,
+               participant: str, by: str) -> Registered:
+        now = utcnow()
+        resource = {**resource, "id": consent_id,
+                    "meta": {**resource.get("meta", {}), "versionId": str(version),
+                             "lastUpdated": now.isoformat()}}
+        row = ConsentVersion(
+            consent_id=consent_id, version=version, site=self._site.site,
+            participant_id=participant, kind=terms.kind.value, status="active",
+            terms=_terms_json(terms, participant),
+            resource=self._sealer.seal(orjson.dumps(resource)), recorded_at=now,
+            recorded_by=by[:120],
+        )
+        try:
+            with unit_of_work(self._engine) as s:
+                s.add(row)
+        except IntegrityError:
+            raise Conflict(f"Consent/{consent_id} changed at the same time; read it and retry") \
+                from None
+        return Registered(consent_id, version, resource)
+
+    def _participant(self, terms: Terms) -> str:
+        if terms.patient_system.endswith(":case"):
+            case = self._store.case(self._site.site, terms.patient_value)
+            if case is None or case.participant_id is None:
+                raise BadInput("unknown patient", [Problem(
+                    "Consent.patient.identifier",
+                    "no diversion case with this id at this site (or not yet processed: retry)")])
+            return case.participant_id
+        with unit_of_work(self._engine) as s:
+            found = s.get(Participant, terms.patient_value)
+        if found is None or found.site != self._site.site:
+            raise BadInput("unknown patient", [Problem("Consent.patient.identifier",
+                                                       "no such participant at this site")])
+        return found.id
+
+    def add_court_order(self, order: dict[str, Any], by: str) -> Registered:
+        """A court order, entered by a compliance officer, authorising what it names only."""
+        p: list[Problem] = []
+        for field in ("disclosers", "recipients"):
+            unknown = sorted(set(order[field]) - self._site.agencies.keys())
+            if unknown:
+                p.append(Problem(f"$.{field}", f"no agency {', '.join(unknown)} in this site"))
+        classes = set()
+        for i, code in enumerate(order["classes"]):
+            try:
+                classes.add(DataClass(code))
+            except ValueError:
+                p.append(Problem(f"$.classes[{i}]", f"one of {', '.join(DataClass)}"))
+        issued, until = (datetime.fromisoformat(order[k]) for k in ("issued_at", "valid_until"))
+        if until <= issued:
+            p.append(Problem("$.valid_until", "must be after issued_at"))
+        if p:
+            raise BadInput("this court order cannot be entered", p)
+        terms = Terms(
+            kind=ConsentKind.COURT_ORDER, patient_system="urn:lead-hub:case",
+            patient_value=order["case_ref"], disclosers=frozenset(order["disclosers"]),
+            recipients=frozenset(order["recipients"]), purposes=frozenset(order["purposes"]),
+            classes=frozenset(classes), denied_classes=frozenset(), valid_from=issued,
+            valid_until=until, signed_at=issued, expiry_event=None, revocable_after=None,
+            revocable_after_event=None)
+        participant = self._participant(terms)
+        return self._write(str(uuid.uuid4()), 1, {"resourceType": "CourtOrder", **order}, terms,
+                           participant, by)
+
+    # reading --------------------------------------------------------------------------------
+    def _current_row(self, consent_id: str) -> ConsentVersion:
+        with unit_of_work(self._engine) as s:
+            row = s.exec(select(ConsentVersion)
+                         .where(ConsentVersion.consent_id == consent_id,
+                                ConsentVersion.site == self._site.site)
+                         .order_by(ConsentVersion.version.desc())  # type: ignore[attr-defined]
+                         ).first()
+        if row is None:
+            raise NotFound(f"no Consent/{consent_id}")
+        return row
+
+    def read(self, consent_id: str, version: int | None = None) -> dict[str, Any]:
+        if version is None:
+            row = self._current_row(consent_id)
+        else:
+            with unit_of_work(self._engine) as s:
+                row = s.exec(select(ConsentVersion).where(
+                    ConsentVersion.consent_id == consent_id, ConsentVersion.version == version,
+                    ConsentVersion.site == self._site.site)).first()
+            if row is None:
+                raise NotFound(f"no Consent/{consent_id}/_history/{version}")
+        return orjson.loads(self._sealer.open(row.resource))  # type: ignore[no-any-return]
+
+    def history(self, consent_id: str) -> list[dict[str, Any]]:
+        with unit_of_work(self._engine) as s:
+            rows = s.exec(select(ConsentVersion)
+                          .where(ConsentVersion.consent_id == consent_id,
+                                 ConsentVersion.site == self._site.site)
+                          .order_by(ConsentVersion.version.desc())).all()  # type: ignore[attr-defined]
+        if not rows:
+            raise NotFound(f"no Consent/{consent_id}")
+        return [orjson.loads(self._sealer.open(r.resource)) for r in rows]
+
+    def consents_for(self, participant_id: str) -> list[Consent]:
+        """The newest version of each consent and court order for a participant."""
+        with unit_of_work(self._engine) as s:
+            newest = (select(ConsentVersion.consent_id,
+                             func.max(ConsentVersion.version).label("v"))
+                      .where(ConsentVersion.participant_id == participant_id,
+                             ConsentVersion.site == self._site.site)
+                      .group_by(ConsentVersion.consent_id).subquery())
+            rows = s.exec(select(ConsentVersion).join(
+                newest, (ConsentVersion.consent_id == newest.c.consent_id)  # type: ignore[arg-type]
+                & (ConsentVersion.version == newest.c.v))).all()
+        events = self._events(participant_id)
+        return [self._consent(r, events) for r in rows]
+
+    @staticmethod
+    def _consent(row: ConsentVersion, events: dict[str, datetime | None]) -> Consent:
+        t = orjson.loads(row.terms)
+        return Consent(
+            id=row.consent_id, version=row.version, kind=ConsentKind(t["kind"]),
+            site=row.site, participant_id=row.participant_id,
+            disclosers=frozenset(t["disclosers"]), recipients=frozenset(t["recipients"]),
+            purposes=frozenset(t["purposes"]),
+            classes=frozenset(DataClass(c) for c in t["classes"]),
+            denied_classes=frozenset(DataClass(c) for c in t["denied_classes"]),
+            valid_from=_dt(t["valid_from"]),  # type: ignore[arg-type]
+            valid_until=_dt(t["valid_until"]), signed_at=_dt(t["signed_at"]),  # type: ignore[arg-type]
+            expiry_event=t["expiry_event"],
+            ended_at=events.get(t["expiry_event"]) if t["expiry_event"] else None,
+            revoked_at=_aware(row.revoked_at),
+            revocable_after=_dt(t["revocable_after"]),
+            revocable_after_event=t["revocable_after_event"],
+        )
+
+    # revocation and events ------------------------------------------------------------------
+    def revoke(self, consent_id: str, method: str, revoked_by: str, by: str,
+               at: datetime | None = None) -> Registered:
+        """Revoke from `at` (default now). A 2.35 consent refuses before it may be revoked."""
+        if method not in ("written", "electronic"):
+            raise BadInput("how was it revoked?", [Problem("method", "written or electronic")])
+        if not revoked_by.strip():
+            raise BadInput("who revoked it?", [Problem("revokedBy", "name the person")])
+        row = self._current_row(consent_id)
+        if row.status == "revoked":
+            raise Conflict(f"Consent/{consent_id} is already revoked")
+        now = utcnow()
+        at = at or now
+        current = self._consent(row, self._events(row.participant_id))
+        if current.revocable_after and at < current.revocable_after:
+            raise Conflict(f"§2.35: Consent/{consent_id} cannot be revoked before "
+                           f"{current.revocable_after.isoformat()}")
+        if current.revocable_after_event == FINAL_DISPOSITION and \
+                FINAL_DISPOSITION not in self._events(row.participant_id):
+            raise Conflict(f"§2.35: Consent/{consent_id} cannot be revoked before the final "
+                           "disposition of the charges, which the DA has not reported")
+        if at < now - timedelta(days=366) or at > now + timedelta(minutes=5):
+            raise BadInput("bad revocation time", [Problem("revokedAt", "within the last year, "
+                                                           "not in the future")])
+        resource = orjson.loads(self._sealer.open(row.resource))
+        resource["status"] = "inactive"
+        resource.setdefault("extension", []).append({"url": REVOCATION, "extension": [
+            {"url": "method", "valueCode": method}, {"url": "revokedBy", "valueString": revoked_by},
+            {"url": "revokedAt", "valueDateTime": at.isoformat()}]})
+        version = row.version + 1
+        resource["meta"] = {**resource.get("meta", {}), "versionId": str(version),
+                            "lastUpdated": now.isoformat()}
+        new = ConsentVersion(
+            consent_id=consent_id, version=version, site=row.site,
+            participant_id=row.participant_id, kind=row.kind, status="revoked",
+            terms=row.terms, resource=self._sealer.seal(orjson.dumps(resource)),
+            recorded_at=now, recorded_by=by[:120],
+            revoked_at=at, revoked_by=revoked_by[:200], revocation_method=method)
+        try:
+            with unit_of_work(self._engine) as s:
+                s.add(new)
+        except IntegrityError:
+            raise Conflict(f"Consent/{consent_id} changed at the same time; retry") from None
+        return Registered(consent_id, new.version, resource)
+
+    def _events(self, participant_id: str) -> dict[str, datetime | None]:
+        with unit_of_work(self._engine) as s:
+            return {e.event: _aware(e.occurred_at) for e in s.exec(
+                select(CaseEvent).where(CaseEvent.participant_id == participant_id,
+                                        CaseEvent.site == self._site.site)
+                # newest first, so the earliest occurrence of an event is the one kept
+                .order_by(CaseEvent.occurred_at.desc())).all()}  # type: ignore[attr-defined]
+
+    def record_event(self, participant_id: str, case_ref: str, event: str, at: datetime,
+                     message_id: str) -> None:
+        """Idempotent: the same message records its event once."""
+        try:
+            with unit_of_work(self._engine) as s:
+                s.add(CaseEvent(site=self._site.site, participant_id=participant_id,
+                                case_ref=case_ref, event=event, occurred_at=at,
+                                message_id=message_id))
+        except IntegrityError:
+            pass

@@ -1,0 +1,139 @@
+"""FHIR Consent registry endpoints and court-order entry. Errors answer as OperationOutcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from hub.api.deps import CurrentClient, HubDep
+from hub.api.problems import FHIR_JSON
+from hub.auth import Principal
+from hub.bootstrap import Hub
+from hub.errors import BadInput, Forbidden, Problem
+from hub.site import AgencyKind
+
+router = APIRouter(tags=["consent"])
+REGISTRARS = {AgencyKind.TREATMENT, AgencyKind.COMPLIANCE}
+
+
+def _registrar(hub: Hub, client: Principal) -> None:
+    client.require("consent.write", client.agency)
+    if hub.site.agencies[client.agency].kind not in REGISTRARS:
+        raise Forbidden("only treatment programs and compliance officers keep consents")
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise BadInput("body is not valid JSON", [Problem("Consent", str(exc))]) from None
+
+
+def _fhir(body: Any, status: int = 200, location: str | None = None) -> JSONResponse:
+    headers = {"Location": location} if location else None
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+@router.post("/fhir/Consent", summary="Register a consent (FHIR R4 Consent)")
+async def create(request: Request, hub: HubDep, client: CurrentClient) -> JSONResponse:
+    _registrar(hub, client)
+    reg = await run_in_threadpool(hub.registry.register, await _json(request), client.client_id)
+    return _fhir(reg.resource, 201, f"/fhir/Consent/{reg.consent_id}/_history/{reg.version}")
+
+
+@router.put("/fhir/Consent/{consent_id}", summary="A new version of a consent")
+async def update(consent_id: str, request: Request, hub: HubDep,
+                 client: CurrentClient) -> JSONResponse:
+    _registrar(hub, client)
+    reg = await run_in_threadpool(hub.registry.update, consent_id, await _json(request),
+                                  client.client_id)
+    return _fhir(reg.resource, 200, f"/fhir/Consent/{consent_id}/_history/{reg.version}")
+
+
+@router.get("/fhir/Consent/{consent_id}", summary="The current version")
+async def read(consent_id: str, hub: HubDep, client: CurrentClient) -> JSONResponse:
+    _registrar(hub, client)
+    return _fhir(await run_in_threadpool(hub.registry.read, consent_id))
+
+
+@router.get("/fhir/Consent/{consent_id}/_history/{version}", summary="One version")
+async def vread(consent_id: str, version: int, hub: HubDep, client: CurrentClient) -> JSONResponse:
+    _registrar(hub, client)
+    return _fhir(await run_in_threadpool(hub.registry.read, consent_id, version))
+
+
+@router.get("/fhir/Consent/{consent_id}/_history", summary="Every version, newest first")
+async def history(consent_id: str, hub: HubDep, client: CurrentClient) -> JSONResponse:
+    _registrar(hub, client)
+    versions = await run_in_threadpool(hub.registry.history, consent_id)
+    return _fhir({"resourceType": "Bundle", "type": "history", "total": len(versions),
+                  "entry": [{"fullUrl": f"Consent/{consent_id}/_history/"
+                                        f"{v['meta']['versionId']}", "resource": v}
+                            for v in versions]})
+
+
+def _parameter(params: Any, name: str) -> Any:
+    if not isinstance(params, dict) or params.get("resourceType") != "Parameters":
+        raise BadInput("send a FHIR Parameters resource",
+                       [Problem("Parameters", "resourceType must be Parameters")])
+    for p in params.get("parameter", []):
+        if p.get("name") == name:
+            return next((v for k, v in p.items() if k.startswith("value")), None)
+    return None
+
+
+@router.post("/fhir/Consent/{consent_id}/$revoke",
+             summary="Revoke: Parameters method (written|electronic), revokedBy, revokedAt?")
+async def revoke(consent_id: str, request: Request, hub: HubDep,
+                 client: CurrentClient) -> JSONResponse:
+    _registrar(hub, client)
+    params = await _json(request)
+    at_text = _parameter(params, "revokedAt")
+    try:
+        at = datetime.fromisoformat(at_text) if at_text else None
+    except ValueError:
+        raise BadInput("bad revokedAt", [Problem("Parameters.revokedAt", "a dateTime")]) from None
+    if at is not None and at.tzinfo is None:
+        raise BadInput("bad revokedAt", [Problem("Parameters.revokedAt", "give the UTC offset")])
+    reg = await run_in_threadpool(hub.registry.revoke, consent_id,
+                                  str(_parameter(params, "method") or ""),
+                                  str(_parameter(params, "revokedBy") or ""),
+                                  client.client_id, at)
+    return _fhir(reg.resource)
+
+
+class CourtOrder(BaseModel):
+    """An authorising court order (42 CFR Part 2 Subpart E), as a compliance officer enters it."""
+
+    model_config = ConfigDict(extra="forbid")
+    case_ref: str = Field(min_length=1, max_length=120)
+    court: str = Field(min_length=1, max_length=200)
+    docket: str = Field(min_length=1, max_length=120)
+    issued_at: AwareDatetime
+    valid_until: AwareDatetime
+    disclosers: list[str] = Field(min_length=1)
+    recipients: list[str] = Field(min_length=1)
+    purposes: list[str] = Field(min_length=1)
+    classes: list[str] = Field(min_length=1)
+    order_document_url: str = Field(min_length=1, max_length=500)
+    entered_by: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/v1/court-orders", status_code=201, tags=["consent"],
+             summary="Enter a court order that authorises named disclosures (compliance officers)")
+async def court_order(order: CourtOrder, hub: HubDep, client: CurrentClient) -> dict[str, Any]:
+    client.require("court-order.write", client.agency)
+    if hub.site.agencies[client.agency].kind != AgencyKind.COMPLIANCE:
+        raise Forbidden("court orders are entered by a compliance officer; a subpoena alone "
+                        "authorises nothing (42 CFR 2.61)")
+    reg = await run_in_threadpool(hub.registry.add_court_order, order.model_dump(mode="json"),
+                                  client.client_id)
+    return {"id": reg.consent_id, "version": reg.version,
+            "reference": f"Consent/{reg.consent_id}/_history/{reg.version}"}
+

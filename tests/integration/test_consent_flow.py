@@ -1,0 +1,177 @@
+"""Consents registered over FHIR decide, at egress, what provider status reaches the justice system."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from consent.fhir_consent import consent_resource
+from consent.model import ConsentKind
+from tests.harness import RunningHub, hold, notice, status, wait_for
+
+NOW = datetime.now(timezone.utc)
+
+
+def cj_consent(case: str, **overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = dict(
+        case_ref=case, patient_name="Avery Testperson", discloser="provider",
+        recipients=["da"], kind=ConsentKind.CRIMINAL_JUSTICE, purposes=["LEAD-CJ-MONITORING"],
+        classes=["referral", "engagement"], signed_at=NOW - timedelta(minutes=5),
+        valid_until=NOW + timedelta(days=90), revocable_after="final-disposition")
+    args.update(overrides)
+    return consent_resource(**args)
+
+
+def _fhir(running: RunningHub, method: str, path: str, body: Any = None,
+          agency: str = "provider") -> Any:
+    token = running.token(agency, {"consent.write", "status.write", "inbox.read"}
+                          if agency == "provider" else None)
+    return running.http.request(method, path, json=body,
+                                headers={"Authorization": f"Bearer {token}"})
+
+
+def _case(running: RunningHub) -> str:
+    case = running.submit("sfpd", "diversion-notices", notice())
+    wait_for("notice delivered", lambda: running.settled(case, 2))
+    return case
+
+
+def test_status_reaches_the_da_with_only_permitted_fields_under_a_2_35_consent(
+    running: RunningHub,
+) -> None:
+    """With a §2.35 consent naming the DA, status goes with monitoring fields, the notice and scope."""
+    case = _case(running)
+    r = _fhir(running, "POST", "/fhir/Consent", cj_consent(case))
+    assert r.status_code == 201, r.text
+    consent = r.json()
+    assert consent["meta"]["versionId"] == "1"
+    message_id = running.submit("provider", "referral-status", status(case))
+    wait_for("status settled", lambda: running.settled(message_id, 2))
+
+    da = [x for x in running.partners["da"].state.accepted
+          if x.headers["X-Hub-Message-Id"] == message_id]
+    assert len(da) == 1
+    doc = da[0].document
+    assert set(doc["body"]) == {"case_ref", "status", "occurred_at"}
+    assert doc["withheld_fields"] == ["plan_summary"]
+    assert doc["part2"]["notice"].startswith("42 CFR part 2 prohibits unauthorized use")
+    ref = f"Consent/{consent['id']}/_history/1"
+    assert doc["part2"]["consents"][0]["reference"] == ref
+    assert "provider may disclose engagement, referral to da" in doc["part2"]["consents"][0]["scope"]
+    assert "NORDSCLCD" in doc["part2"]["security_labels"]
+    assert "criminal charges" in doc["part2"]["use_restriction"]
+    rows = running.hub.ledger.for_message(message_id)
+    to_da = {r.field_path: r for r in rows if r.recipient == "da"}
+    assert to_da["status"].decision == "disclosed" and to_da["status"].legal_basis == ref
+    assert to_da["plan_summary"].decision == "withheld"
+    # police are not named in the consent: still withheld
+    sfpd = {d.recipient: d.status for d in running.hub.store.deliveries_of(message_id)}
+    assert sfpd["sfpd"] == "withheld"
+
+
+def test_revocation_stops_the_next_status_and_history_is_kept(running: RunningHub) -> None:
+    """A general consent is revoked: the next status is withheld; every version stays readable."""
+    case = _case(running)
+    general = cj_consent(case, kind=ConsentKind.GENERAL, revocable_after=None)
+    consent_id = _fhir(running, "POST", "/fhir/Consent", general).json()["id"]
+    first = running.submit("provider", "referral-status", status(case))
+    wait_for("first settled", lambda: running.settled(first, 2))
+    assert first in running.partners["da"].message_ids()
+
+    params = {"resourceType": "Parameters", "parameter": [
+        {"name": "method", "valueCode": "written"},
+        {"name": "revokedBy", "valueString": "the patient, at the clinic"}]}
+    r = _fhir(running, "POST", f"/fhir/Consent/{consent_id}/$revoke", params)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "inactive" and r.json()["meta"]["versionId"] == "2"
+
+    second = running.submit("provider", "referral-status", status(case, status="exited"))
+    wait_for("second settled", lambda: running.settled(second, 2))
+    assert second not in running.partners["da"].message_ids()
+    reasons = {r.reason for r in running.hub.ledger.for_message(second) if r.recipient == "da"}
+    assert any("revoked" in reason for reason in reasons)
+
+    history = _fhir(running, "GET", f"/fhir/Consent/{consent_id}/_history").json()
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
+    assert _fhir(running, "GET", f"/fhir/Consent/{consent_id}/_history/1").json()["status"] == \
+        "active"
+
+
+def test_2_35_consent_cannot_be_revoked_before_final_disposition_then_can(
+    running: RunningHub,
+) -> None:
+    """Revocation before the DA reports final disposition is 409; after it, it succeeds."""
+    case = _case(running)
+    consent_id = _fhir(running, "POST", "/fhir/Consent", cj_consent(case)).json()["id"]
+    params = {"resourceType": "Parameters", "parameter": [
+        {"name": "method", "valueCode": "electronic"},
+        {"name": "revokedBy", "valueString": "patient portal"}]}
+    r = _fhir(running, "POST", f"/fhir/Consent/{consent_id}/$revoke", params)
+    assert r.status_code == 409
+    assert "final disposition" in r.json()["issue"][0]["diagnostics"]
+    done = running.submit("da", "charge-holds", hold(case, status="final-disposition"))
+    wait_for("disposition settled", lambda: running.settled(done, 2))
+    r = _fhir(running, "POST", f"/fhir/Consent/{consent_id}/$revoke", params)
+    assert r.status_code == 200, r.text
+
+
+def test_consent_missing_required_elements_is_refused_naming_each(running: RunningHub) -> None:
+    """A consent without patient name, signature, revocation statement or purpose is 422, all named."""
+    case = _case(running)
+    bad = cj_consent(case)
+    del bad["patient"]["display"], bad["sourceAttachment"], bad["extension"]
+    bad["provision"]["purpose"] = []
+    r = _fhir(running, "POST", "/fhir/Consent", bad)
+    assert r.status_code == 422
+    where = {i["expression"][0] for i in r.json()["issue"]}
+    assert {"Consent.patient.display", "Consent.sourceAttachment",
+            "Consent.provision.purpose"} <= where
+    assert any("revocation-statement" in w for w in where)
+
+
+def test_barred_combinations_are_refused(running: RunningHub) -> None:
+    """Counselling notes with other classes, or proceedings with other purposes, are refused."""
+    case = _case(running)
+    notes = cj_consent(case, kind=ConsentKind.GENERAL, revocable_after=None,
+                       recipients=["provider"], classes=["counseling-notes", "engagement"])
+    r = _fhir(running, "POST", "/fhir/Consent", notes)
+    assert r.status_code == 422 and "§2.31(b)" in r.text
+    proceedings = cj_consent(case, kind=ConsentKind.GENERAL, revocable_after=None,
+                             purposes=["LEAD-PROCEEDINGS", "LEAD-CJ-MONITORING"])
+    r = _fhir(running, "POST", "/fhir/Consent", proceedings)
+    assert r.status_code == 422 and "§2.31(d)" in r.text
+
+
+def test_police_and_da_cannot_read_or_register_consents(running: RunningHub) -> None:
+    """Justice agencies never query the registry (R6)."""
+    case = _case(running)
+    consent_id = _fhir(running, "POST", "/fhir/Consent", cj_consent(case)).json()["id"]
+    for agency in ("da", "sfpd"):
+        token = running.token(agency, {"consent.write"})
+        r = running.http.get(f"/fhir/Consent/{consent_id}",
+                             headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 403 and r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_court_order_authorises_only_what_it_names(running: RunningHub) -> None:
+    """A court order entered by compliance lets status reach police; a subpoena path does not exist."""
+    case = _case(running)
+    token = running.token("compliance", {"court-order.write"})
+    order = {"case_ref": case, "court": "First Judicial District Court", "docket": "D-101-CV-1",
+             "issued_at": (NOW - timedelta(minutes=1)).isoformat(),
+             "valid_until": (NOW + timedelta(days=30)).isoformat(), "disclosers": ["provider"],
+             "recipients": ["sfpd"], "purposes": ["LEAD-CJ-MONITORING"], "classes": ["engagement"],
+             "order_document_url": "https://court.example/orders/1.pdf",
+             "entered_by": "Compliance Officer Test"}
+    r = running.http.post("/v1/court-orders", json=order,
+                          headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 201, r.text
+    message_id = running.submit("provider", "referral-status", status(case))
+    wait_for("settled", lambda: running.settled(message_id, 2))
+    deliveries = {d.recipient: d.status for d in running.hub.store.deliveries_of(message_id)}
+    # case_ref is 'referral' class, which the order does not name: an essential field denied
+    assert deliveries == {"sfpd": "withheld", "da": "withheld"}
+    provider_token = running.token("provider", {"court-order.write"})
+    r = running.http.post("/v1/court-orders", json=order,
+                          headers={"Authorization": f"Bearer {provider_token}"})
+    assert r.status_code == 403
