@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import httpx
 
+from consent.fhir_consent import consent_resource
+from consent.model import FINAL_DISPOSITION, ConsentKind
 from hub.api.server import ApiThread
 from hub.bootstrap import Hub, bootstrap
 from hub.broker import delete_topology
@@ -25,7 +27,7 @@ from hub.settings import Settings
 SCOPES = {
     "sfpd": {"diversion.write", "inbox.read"},
     "da": {"hold.write", "inbox.read"},
-    "provider": {"status.write", "inbox.read"},
+    "provider": {"status.write", "inbox.read", "consent.write"},
 }
 
 
@@ -110,20 +112,70 @@ def run_demo(settings: Settings) -> int:
             api.post(f"/v1/agencies/sfpd/inbox/{item['id']}/ack",
                      headers={"Authorization": f"Bearer {tokens['sfpd']}"})
 
-        status = {"case_ref": notice_id, "status": "engaged",
-                  "occurred_at": datetime.now(timezone.utc).isoformat(),
-                  "plan_summary": "outpatient MOUD and housing navigation"}
-        status_id = post("provider", "referral-status", status)
-        print(f"3. The provider reported 'engaged' -> message {status_id}")
-        ok &= _wait("status settled", lambda: settled(status_id, 2))
-        leaked = [r for r in da.state.accepted if r.headers.get("X-Hub-Message-Id") == status_id]
-        if leaked:
+        def report(code: str, step: str) -> str:
+            body = {"case_ref": notice_id, "status": code,
+                    "occurred_at": datetime.now(timezone.utc).isoformat(),
+                    "plan_summary": "outpatient MOUD and housing navigation"}
+            message_id = post("provider", "referral-status", body)
+            print(f"{step}. The provider reported '{code}' -> message {message_id}")
+            return message_id
+
+        def reached_da(message_id: str) -> bool:
+            return any(r.headers.get("X-Hub-Message-Id") == message_id for r in da.state.accepted)
+
+        accepted_id = report("accepted", "3")
+        ok &= _wait("status settled", lambda: settled(accepted_id, 2))
+        if reached_da(accepted_id):
             print("  !! the DA received Part 2 status without a consent")
             ok = False
 
+        now = datetime.now(timezone.utc)
+        consent = consent_resource(
+            case_ref=notice_id, patient_name="Demo Participant", discloser="provider",
+            recipients=["da"], kind=ConsentKind.CRIMINAL_JUSTICE,
+            purposes=["LEAD-CJ-MONITORING"], classes=["referral", "engagement"],
+            signed_at=now - timedelta(minutes=1), valid_until=now + timedelta(days=180),
+            revocable_after=FINAL_DISPOSITION)
+        fhir_headers = {"Authorization": f"Bearer {tokens['provider']}"}
+        r = api.post("/fhir/Consent", json=consent, headers=fhir_headers)
+        ok &= r.status_code == 201
+        consent_id = r.json().get("id", "?")
+        print(f"4. The provider registered the participant's 42 CFR 2.35 consent -> "
+              f"Consent/{consent_id} (DA, monitoring only, revocable after final disposition)")
+
+        engaged_id = report("engaged", "5")
+        ok &= _wait("status at the DA", lambda: reached_da(engaged_id))
+        ok &= _wait("status settled", lambda: settled(engaged_id, 2))
+
+        revoke = {"resourceType": "Parameters", "parameter": [
+            {"name": "method", "valueCode": "written"},
+            {"name": "revokedBy", "valueString": "the participant, on paper"}]}
+        r = api.post(f"/fhir/Consent/{consent_id}/$revoke", json=revoke, headers=fhir_headers)
+        print(f"6. The participant asked to revoke: HTTP {r.status_code}, "
+              f"{r.json()['issue'][0]['diagnostics'] if r.status_code == 409 else 'revoked'}")
+        ok &= r.status_code == 409
+        disposed_id = post("da", "charge-holds", {
+            "case_ref": notice_id, "status": "final-disposition",
+            "decided_at": datetime.now(timezone.utc).isoformat()})
+        print(f"7. The DA reported the final disposition -> message {disposed_id}")
+        ok &= _wait("disposition settled", lambda: settled(disposed_id, 2))
+        r = api.post(f"/fhir/Consent/{consent_id}/$revoke", json=revoke, headers=fhir_headers)
+        print(f"8. Revocation again: HTTP {r.status_code} -> Consent/{consent_id} version "
+              f"{r.json().get('meta', {}).get('versionId')}, status {r.json().get('status')}")
+        ok &= r.status_code == 200
+
+        exited_id = report("exited", "9")
+        ok &= _wait("status settled", lambda: settled(exited_id, 2))
+        if reached_da(exited_id):
+            print("  !! the DA received status after the consent was revoked")
+            ok = False
+        status_ids = [(accepted_id, "status 'accepted' (no consent yet)"),
+                      (engaged_id, "status 'engaged' (under the consent)"),
+                      (exited_id, "status 'exited' (after revocation)")]
+
         print("\nTimeline (from the ledger):")
-        for message_id, label in ((notice_id, "diversion notice"), (hold_id, "charge hold"),
-                                  (status_id, "referral status")):
+        for message_id, label in [(notice_id, "diversion notice"), (hold_id, "charge hold"),
+                                  *status_ids]:
             _print_timeline(hub, message_id, label)
         print("\nPartners received: provider EHR", len(ehr.state.accepted), "FHIR Bundle(s);",
               "DA", len(da.state.accepted), "message(s); SFPD pulled", len(sfpd_items),
@@ -155,6 +207,9 @@ def _print_timeline(hub: Hub, message_id: str, label: str) -> None:
         name = hub.site.agencies[d.recipient].name
         print(f"    {when} -> {name} [{d.form}, purpose {d.purpose}]: {d.status.upper()}, "
               f"{len(sent)} field(s) sent, {len(held)} withheld")
+        if sent:
+            bases = sorted({r.legal_basis for r in sent})
+            print(f"        sent {', '.join(r.field_path for r in sent)} under {'; '.join(bases)}")
         reasons = sorted({r.reason for r in held})
         for reason in reasons:
             paths = [r.field_path for r in held if r.reason == reason]
