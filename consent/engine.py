@@ -60,6 +60,9 @@ def _recipient(c: Consent, ctx: DisclosureContext, _cls: DataClass) -> str | Non
     recipient = ctx.recipient
     if recipient.kind in JUSTICE_KINDS and c.kind == ConsentKind.TPO:
         return f"R5: {c.reference} ({c.kind}) cannot authorise disclosure to the justice system"
+    if recipient.kind not in JUSTICE_KINDS and c.kind == ConsentKind.CRIMINAL_JUSTICE:
+        return f"R5: {c.reference} is a criminal-justice consent; {recipient.agency} is not a " \
+               "justice agency"
     if c.kind == ConsentKind.TPO:
         if not recipient.tpo_covered_entity:
             return (f"R9: {c.reference} is a TPO consent and {recipient.agency} is not a "
@@ -128,7 +131,7 @@ def decide_field(consents: Sequence[Consent], ctx: DisclosureContext, cls: DataC
         return COUNSELING_NOTES
     if recipient.kind in JUSTICE_KINDS and cls in NEVER_TO_JUSTICE:
         return CLINICAL_TO_JUSTICE
-    if not ctx.discloser.part2_program:
+    if not ctx.discloser.part2_program and cls != DataClass.COUNSELING_NOTES:
         return NOT_PART2
     mine = _latest([c for c in consents
                     if c.participant_id == ctx.participant_id and c.site == ctx.site])

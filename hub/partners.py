@@ -22,6 +22,7 @@ class Received:
     path: str
     headers: dict[str, str]
     document: Any
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
