@@ -175,3 +175,55 @@ def test_court_order_authorises_only_what_it_names(running: RunningHub) -> None:
     r = running.http.post("/v1/court-orders", json=order,
                           headers={"Authorization": f"Bearer {provider_token}"})
     assert r.status_code == 403
+
+
+def _revoke(running: RunningHub, consent_id: str) -> None:
+    params = {"resourceType": "Parameters", "parameter": [
+        {"name": "method", "valueCode": "written"},
+        {"name": "revokedBy", "valueString": "the patient"}]}
+    r = _fhir(running, "POST", f"/fhir/Consent/{consent_id}/$revoke", params)
+    assert r.status_code == 200, r.text
+
+
+def test_revocation_reaches_deliveries_that_are_retrying_and_parked(running: RunningHub) -> None:
+    """A status retrying against a down DA, and one parked, are withheld once the consent is revoked."""
+    from tests.harness import hub_cli
+    from tests.queues import depth
+
+    case = _case(running)
+    general = cj_consent(case, kind=ConsentKind.GENERAL, revocable_after=None)
+    consent_id = _fhir(running, "POST", "/fhir/Consent", general).json()["id"]
+    da = running.partners["da"]
+    da.state.fail_with = 503
+    parked = running.submit("provider", "referral-status", status(case))
+
+    def da_status(message_id: str) -> str:
+        return next((d.status for d in running.hub.store.deliveries_of(message_id)
+                     if d.recipient == "da"), "not yet routed")
+
+    wait_for("first status parked", lambda: da_status(parked) == "parked", timeout=30)
+    retrying = running.submit("provider", "referral-status", status(case, status="exited"))
+    wait_for("second status failing", lambda: any(
+        d.recipient == "da" and d.attempts >= 1 and d.last_error
+        for d in running.hub.store.deliveries_of(retrying)))
+    _revoke(running, consent_id)
+    da.state.fail_with = None
+    wait_for("retrying one decided again", lambda: da_status(retrying) == "withheld", timeout=30)
+    replay = hub_cli(running.hub.settings, "dlq", "replay", "--message", parked)
+    assert replay.returncode == 0 and "replayed 1" in replay.stdout, replay.stderr
+    wait_for("replayed one decided again", lambda: da_status(parked) == "withheld")
+    assert depth(running.hub, "deliver", parked=True) == 0
+    assert da.message_ids() == [case]  # only the diversion notice ever reached the DA
+    last = running.hub.ledger.for_message(parked)
+    assert any("revoked" in r.reason for r in last if r.recipient == "da")
+
+
+def test_fhir_payloads_carry_ds4p_labels(running: RunningHub) -> None:
+    """Bundles for a TPO covered entity carry R, 42CFRPart2 and SUD, and no refrain code."""
+    case = _case(running)
+    bundle = running.partners["provider"].state.accepted[0].document
+    assert case in running.partners["provider"].message_ids()
+    codes = {s["code"] for s in bundle["meta"]["security"]}
+    assert codes == {"R", "42CFRPart2", "SUD"}  # the demo provider is a TPO covered entity
+    for entry in bundle["entry"]:
+        assert {s["code"] for s in entry["resource"]["meta"]["security"]} == codes
