@@ -16,9 +16,10 @@ Every element 42 CFR 2.31(a) requires is checked, and every missing one is named
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.consent import Consent as FhirConsent
 from pydantic import ValidationError
 
@@ -62,6 +63,25 @@ class Terms:
     revocable_after_event: str | None
 
 
+def parse_consent(raw: bytes, content_type: str) -> Any:
+    """JSON or XML (application/fhir+xml) body to JSON-shaped data, not yet validated."""
+    if content_type.split(";")[0].strip().lower() in ("application/fhir+xml", "application/xml",
+                                                      "text/xml"):
+        try:
+            return FhirConsent.model_validate_xml(raw).model_dump(mode="json", exclude_none=True)
+        except ValidationError as exc:
+            problems = [Problem("Consent." + ".".join(str(p) for p in e["loc"]), e["msg"])
+                        for e in exc.errors()]
+            raise BadInput("not a valid FHIR R4 Consent", problems) from None
+        except Exception as exc:  # the XML reader raises many kinds of errors
+            raise BadInput("body is not a readable FHIR Consent",
+                           [Problem("Consent", f"{type(exc).__name__}: cannot parse")]) from None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadInput("body is not valid JSON", [Problem("Consent", str(exc))]) from None
+
+
 def validate_resource(data: Any) -> dict[str, Any]:
     """Structural FHIR R4 validation; returns the resource as JSON-shaped data."""
     if not isinstance(data, dict) or data.get("resourceType") != "Consent":
@@ -91,8 +111,11 @@ def _agency(ref: dict[str, Any]) -> str | None:
 
 
 def _dt(value: str | None) -> datetime | None:
+    """A FHIR dateTime with its offset; a bare date (as signed forms often give) is that day, UTC."""
     if not value:
         return None
+    if len(value) == 10:
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else None
 

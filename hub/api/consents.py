@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from consent.fhir_consent import parse_consent
 from hub.api.deps import CurrentClient, HubDep
 from hub.api.problems import FHIR_JSON
 from hub.auth import Principal
@@ -29,10 +29,8 @@ def _registrar(hub: Hub, client: Principal) -> None:
 
 
 async def _json(request: Request) -> Any:
-    try:
-        return orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise BadInput("body is not valid JSON", [Problem("Consent", str(exc))]) from None
+    return parse_consent(await request.body(),
+                         request.headers.get("content-type", "application/fhir+json"))
 
 
 def _fhir(body: Any, status: int = 200, location: str | None = None) -> JSONResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from consent.fhir_consent import consent_resource
@@ -227,3 +228,24 @@ def test_fhir_payloads_carry_ds4p_labels(running: RunningHub) -> None:
     assert codes == {"R", "42CFRPart2", "SUD"}  # the demo provider is a TPO covered entity
     for entry in bundle["entry"]:
         assert {s["code"] for s in entry["resource"]["meta"]["security"]} == codes
+
+
+def test_published_consent_samples_are_read_and_refused_with_what_2_31_needs(
+    running: RunningHub, samples: Path,
+) -> None:
+    """Each published Consent (JSON or XML) gets a 422 OperationOutcome, never a crash."""
+    files = sorted((samples / "fhir").glob("consent-*"))
+    assert len(files) == 7
+    for file in files:
+        xml = file.suffix == ".xml"
+        token = running.token("provider", {"consent.write"})
+        r = running.http.post("/fhir/Consent", content=file.read_bytes(), headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/fhir+xml" if xml else "application/fhir+json"})
+        assert r.status_code == 422, (file.name, r.text)
+        outcome = r.json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        where = {i["expression"][0] for i in outcome["issue"]}
+        if "scope" not in "".join(where):  # the LEAP fixtures lack R4's required scope
+            assert "Consent.sourceAttachment" in where, file.name  # no signed form on file
+            assert "Consent.organization" in where, file.name  # who may disclose
