@@ -23,6 +23,7 @@ from hub.db.store import Store
 from hub.inbox import Inbox
 from hub.intake import Intake
 from hub.ledger import LedgerReader
+from hub.ledger_chain import Chain, Signer
 from hub.settings import Settings
 from hub.site import Site, load_site
 from hub.steps.deliver import DeliverStep
@@ -51,6 +52,8 @@ class Hub:
     intake: Intake
     policy: DisclosurePolicy
     registry: Registry
+    chain: Chain
+    signer: Signer
 
     def handler(self, step: str) -> Handle:
         if step == "ingest":
@@ -87,7 +90,8 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True,
     if declare:
         declare_topology(settings.amqp_url, topology)
     sealer, hasher = Sealer(settings.payload_key), Hasher(settings.ledger_key)
-    store = Store(engine)
+    chain = Chain(settings.ledger_key)
+    store = Store(engine, chain)
     codec = JobCodec(sealer, topology)
     publishers = PublisherPool(settings.amqp_url)
     registry = Registry(engine, sealer, site, store)
@@ -99,5 +103,6 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True,
         clients=Clients(engine, settings.token_key, settings.token_ttl_seconds),
         inbox=Inbox(engine, sealer), ledger=LedgerReader(engine),
         intake=Intake(site, store, publishers, codec, sealer),
-        policy=ConsentPolicy(registry), registry=registry,
+        policy=ConsentPolicy(registry), registry=registry, chain=chain,
+        signer=Signer(settings.ledger_signing_key),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Annotated
 
 import typer
@@ -21,6 +22,9 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(client_app, name="client")
 app.add_typer(db_app, name="db")
+audit_app = typer.Typer(help="The disclosure ledger: verification, checkpoints, reports.",
+                        no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -40,19 +44,22 @@ def serve(
 ) -> None:
     """Run the API and every step's workers in this process (one machine)."""
     from hub.api.server import serve_foreground
-    from hub.service import start_workers, stop_workers
+    from hub.service import CheckpointThread, start_workers, stop_workers
 
     try:
         hub = bootstrap(_settings())
     except HubError as exc:
         _fail(exc)
     threads = start_workers(hub, STEPS, per_step=workers)
+    checkpoints = CheckpointThread(hub)
+    checkpoints.start()
     typer.echo(f"LEAD Hub for site {hub.site.site!r} on "
                f"http://{hub.settings.api_host}:{hub.settings.api_port} "
                f"(workers: {', '.join(STEPS)} x{workers})", err=True)
     try:
         serve_foreground(hub)
     finally:
+        checkpoints.stop()
         stop_workers(threads)
         hub.close()
 
@@ -143,6 +150,44 @@ def client_add(
     except HubError as exc:
         _fail(exc)
     typer.echo(f"client_id={client_id}\nclient_secret={secret}")
+    hub.close()
+
+
+@audit_app.command("verify")
+def audit_verify(
+    public_key: Annotated[str | None, typer.Option(
+        help="hex Ed25519 public key to trust (default: the configured signing key's)")] = None,
+) -> None:
+    """Check the ledger's hash chain and signed checkpoints; exit 1 naming the first bad entry."""
+    from hub.ledger_chain import verify
+
+    hub = bootstrap(_settings(), declare=False)
+    started = time.monotonic()
+
+    def progress(n: int) -> None:
+        typer.echo(f"  checked {n:,} entries ({time.monotonic() - started:.1f} s)", err=True)
+
+    verdict = verify(hub.engine, hub.chain, public_key or hub.signer.public_hex, progress)
+    hub.close()
+    elapsed = time.monotonic() - started
+    if verdict.ok:
+        typer.echo(f"ledger verified: {verdict.entries:,} entries, {verdict.checkpoints} signed "
+                   f"checkpoint(s), {elapsed:.1f} s")
+        return
+    typer.echo(f"LEDGER VERIFICATION FAILED at seq {verdict.first_bad_seq} "
+               f"(id {verdict.first_bad_id}): {verdict.problem}", err=True)
+    raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the ledger's head now."""
+    from hub.ledger_chain import make_checkpoint
+
+    hub = bootstrap(_settings(), declare=False)
+    cp = make_checkpoint(hub.engine, hub.signer, "on-demand")
+    typer.echo(f"checkpoint {cp.id}: up to seq {cp.upto_seq}, head {cp.head_hash[:16]}..., "
+               f"key {cp.public_key[:16]}...")
     hub.close()
 
 

@@ -19,6 +19,7 @@ from hub.db.tables import LedgerEntry
 
 DISCLOSED = "disclosed"
 WITHHELD = "withheld"
+SHORT_NOTICE = "2.32(a)(2) short"
 
 
 def entries_for(
@@ -32,6 +33,7 @@ def entries_for(
     whole_delivery_withheld: str | None,
     mapping_version: str,
     hasher: Hasher,
+    notice: str | None = None,
 ) -> list[LedgerEntry]:
     """Ledger rows for one delivery attempt: every field, with what was decided and why."""
     rows = []
@@ -60,6 +62,7 @@ def entries_for(
                 reason=reason[:300],
                 legal_basis=(decision.consent_ref or decision.legal_basis)[:120],
                 mapping_version=mapping_version,
+                notice=notice if outcome == DISCLOSED else None,
             )
         )
     return rows

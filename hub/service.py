@@ -46,6 +46,27 @@ class WorkerThread(threading.Thread):
             self._runner.stop()
 
 
+class CheckpointThread(threading.Thread):
+    """Signs a ledger checkpoint at the configured interval while the hub serves."""
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__(name="checkpoints", daemon=True)
+        self._hub = hub
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        from hub.ledger_chain import make_checkpoint
+
+        while not self._stopping.wait(self._hub.settings.checkpoint_interval_seconds):
+            try:
+                make_checkpoint(self._hub.engine, self._hub.signer, "interval")
+            except HubError as exc:
+                log.warning("checkpoint failed", error_kind=type(exc).__name__)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
 def start_workers(hub: Hub, steps: tuple[str, ...] = STEPS, per_step: int = 1) -> list[WorkerThread]:
     threads = [WorkerThread(hub, step) for step in steps for _ in range(per_step)]
     for t in threads:

@@ -14,6 +14,7 @@ from hub import PROJECT_ROOT
 DEV_LEDGER_KEY = "dev-ledger-key-change-me"
 DEV_TOKEN_KEY = "dev-token-signing-key-change-me-0123456789"
 DEV_PAYLOAD_KEY = base64.b64encode(b"dev-payload-key-change-me-32byte").decode()
+DEV_SIGNING_KEY = base64.b64encode(b"dev-ledger-signing-seed-32bytes!").decode()
 
 
 class Settings(BaseSettings):
@@ -34,6 +35,8 @@ class Settings(BaseSettings):
     ledger_key: str = DEV_LEDGER_KEY
     token_key: str = DEV_TOKEN_KEY
     payload_key: str = DEV_PAYLOAD_KEY
+    ledger_signing_key: str = DEV_SIGNING_KEY  # Ed25519 seed, base64: signs checkpoints
+    checkpoint_interval_seconds: int = Field(3600, ge=1)
     token_ttl_seconds: int = 3600
 
     prefetch: int = Field(64, ge=1, le=10_000)
@@ -57,6 +60,7 @@ class Settings(BaseSettings):
                 "HUB_LEDGER_KEY": self.ledger_key == DEV_LEDGER_KEY,
                 "HUB_TOKEN_KEY": self.token_key == DEV_TOKEN_KEY,
                 "HUB_PAYLOAD_KEY": self.payload_key == DEV_PAYLOAD_KEY,
+                "HUB_LEDGER_SIGNING_KEY": self.ledger_signing_key == DEV_SIGNING_KEY,
             }
             bad = [name for name, is_placeholder in placeholders.items() if is_placeholder]
             if bad:
@@ -66,6 +70,8 @@ class Settings(BaseSettings):
                 )
         if len(base64.b64decode(self.payload_key)) != 32:
             raise ValueError("HUB_PAYLOAD_KEY must be 32 bytes, base64-encoded")
+        if len(base64.b64decode(self.ledger_signing_key)) != 32:
+            raise ValueError("HUB_LEDGER_SIGNING_KEY must be a 32-byte Ed25519 seed, base64")
         if not self.retry_delays_ms or any(d <= 0 for d in self.retry_delays_ms):
             raise ValueError("HUB_RETRY_DELAYS_MS must be a non-empty list of positive numbers")
         return self

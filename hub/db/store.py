@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
 
 from hub.db.session import insert_ignoring_duplicates, unit_of_work
-from hub.db.tables import Delivery, Message, Participant, utcnow
+from hub.db.tables import Delivery, LedgerEntry, Message, Participant, utcnow
 from hub.errors import TransientError
+from hub.ledger_chain import Chain
 
 DELIVERY_NS = uuid.UUID("5b0a4c1e-7f37-4d0e-9a52-2f4f6c0d8e11")
 
@@ -36,8 +37,9 @@ class CaseInfo:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, chain: Chain) -> None:
         self.engine = engine
+        self._chain = chain
 
     # messages -------------------------------------------------------------------------------
     def add_message(self, msg: Message) -> Stored:
@@ -160,7 +162,8 @@ class Store:
                 .values(**values)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
-                s.add_all(records)
+                s.add_all([r for r in records if not isinstance(r, LedgerEntry)])
+                self._chain.append(s, [r for r in records if isinstance(r, LedgerEntry)])
                 return "claimed"
             row = s.get(Delivery, delivery)
             if row is None:

@@ -80,10 +80,18 @@ class Delivery(SQLModel, table=True):
 
 
 class LedgerEntry(SQLModel, table=True):
-    """One field sent or withheld, written before any byte leaves. Append-only."""
+    """One field sent or withheld (or a view of PHI), written before any byte leaves.
+
+    Append-only and hash-chained: `entry_hash` is a keyed hash of `prev_hash` and this
+    entry's content, in `seq` order; signed checkpoints pin the chain's head.
+    """
 
     __tablename__ = "ledger_entry"
+    __table_args__ = (Index("uq_ledger_entry_seq", "seq", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
+    seq: int | None = None
+    prev_hash: str | None = Field(default=None, max_length=64)
+    entry_hash: str | None = Field(default=None, max_length=64)
     recorded_at: datetime = Field(default_factory=utcnow, index=True)
     site: str = Field(max_length=64)
     message_id: str = Field(max_length=36, index=True)
@@ -101,6 +109,37 @@ class LedgerEntry(SQLModel, table=True):
     reason: str = Field(max_length=300)
     legal_basis: str = Field(max_length=120)
     mapping_version: str = Field(max_length=32)
+    notice: str | None = Field(default=None, max_length=32)  # which 2.32 statement went along
+
+
+class LedgerHead(SQLModel, table=True):
+    """The chain's last link: one row, updated with every append (and so a write lock)."""
+
+    __tablename__ = "ledger_head"
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    entry_hash: str = Field(default="0" * 64, max_length=64)
+
+
+class LedgerPurgePermit(SQLModel, table=True):
+    """Present only inside a retention purge's transaction: the one time rows may go."""
+
+    __tablename__ = "ledger_purge_permit"
+    id: int = Field(default=1, primary_key=True)
+    checkpoint_id: int
+
+
+class LedgerCheckpoint(SQLModel, table=True):
+    """A signed statement of the chain's head at a moment (Ed25519)."""
+
+    __tablename__ = "ledger_checkpoint"
+    id: int | None = Field(default=None, primary_key=True)
+    upto_seq: int
+    head_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    reason: str = Field(max_length=64)  # interval | on-demand | before-purge
+    public_key: str = Field(max_length=64)
+    signature: str = Field(max_length=128)
 
 
 class InboxItem(SQLModel, table=True):

@@ -23,7 +23,7 @@ from hub.db.store import Store
 from hub.db.tables import utcnow
 from hub.errors import Busy, PermanentError, TransientError
 from hub.inbox import Inbox
-from hub.ledger import entries_for
+from hub.ledger import SHORT_NOTICE, entries_for
 from hub.messages import MessageType
 from hub.site import Agency, Site
 from hub.steps.runner import Job, Next
@@ -99,6 +99,7 @@ class DeliverStep:
             ctx, fields, decisions, message_id=b["message_id"], delivery_id=did,
             attempt=job.attempt + 1, whole_delivery_withheld=withheld_reason,
             mapping_version=self._catalogue.version, hasher=self._hasher,
+            notice=SHORT_NOTICE if sender.part2_program else None,
         )
         denied_paths = tuple(f.path for f, d in zip(fields, decisions, strict=True) if not d.permit)
         with structlog.contextvars.bound_contextvars(delivery_id=did, recipient=b["recipient"]):

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from hub.bootstrap import Hub
+from hub.ledger_chain import verify
 from hub.partners import PartnerServer
 from tests.harness import RunningHub, hub_env, notice, site_file_for, wait_for
 
@@ -130,6 +131,9 @@ def test_sigkill_in_every_step_loses_nothing_and_delivers_nothing_twice(
         assert json.loads(line)["event"], line  # every line is a JSON event
         for phi in ("Testperson", "Avery", "1988-03-14", "555-0199", "NM-T-1234", "Test Way"):
             assert phi not in line, f"PHI in a worker log line: {line}"
+    verdict = verify(hub.engine, hub.chain, hub.signer.public_hex)
+    assert verdict.ok, verdict.problem  # concurrent appenders from six processes kept one chain
+    assert verdict.entries >= 2 * N * 10
     repeats = {name: sum(n - 1 for n in p.state.attempts.values() if n > 1)
                for name, p in partners.items()}
     print(f"\n{N} notices, {2 * N} deliveries in {elapsed:.1f}s with kills at {killed_at}; "

@@ -17,6 +17,7 @@ REAL = {
     "ledger_key": "a-real-ledger-key-from-the-vault",
     "token_key": "a-real-token-signing-key-from-the-vault-0123",
     "payload_key": base64.b64encode(b"R" * 32).decode(),
+    "ledger_signing_key": base64.b64encode(b"S" * 32).decode(),
 }
 
 
@@ -47,7 +48,7 @@ def test_production_with_placeholders_names_every_secret() -> None:
     with pytest.raises(ValidationError) as info:
         settings(env="production")
     message = str(info.value)
-    for name in ("HUB_LEDGER_KEY", "HUB_TOKEN_KEY", "HUB_PAYLOAD_KEY"):
+    for name in ("HUB_LEDGER_KEY", "HUB_TOKEN_KEY", "HUB_PAYLOAD_KEY", "HUB_LEDGER_SIGNING_KEY"):
         assert name in message
 
 

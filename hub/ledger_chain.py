@@ -1,0 +1,176 @@
+"""The ledger's tamper evidence: a keyed hash chain, signed checkpoints, and verification.
+
+Appends take the chain head's row lock first (an UPDATE, which serialises writers on
+PostgreSQL and SQLite alike), so `seq` and `prev_hash` follow commit order. The chain is
+keyed (HMAC), so someone who can write to the database but lacks the key cannot forge
+links; checkpoints are signed with Ed25519, so a truncated or rewritten chain is caught
+up to the last checkpoint even by someone who has the chain key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Engine, update
+from sqlmodel import Session, select
+
+from hub.db.session import unit_of_work
+from hub.db.tables import LedgerCheckpoint, LedgerEntry, LedgerHead, utcnow
+
+GENESIS = "0" * 64
+CONTENT = ("seq", "recorded_at", "site", "message_id", "delivery_id", "attempt", "participant_id",
+           "discloser", "recipient", "purpose", "message_type", "field_path", "data_class",
+           "value_hmac", "decision", "reason", "legal_basis", "mapping_version", "notice")
+
+
+def _utc(dt: datetime) -> str:
+    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).astimezone(timezone.utc) \
+        .isoformat(timespec="microseconds")
+
+
+class Chain:
+    def __init__(self, chain_key: str) -> None:
+        self._key = hashlib.sha256(b"lead-hub ledger chain|" + chain_key.encode()).digest()
+
+    def link(self, prev_hash: str, entry: LedgerEntry) -> str:
+        content = [_utc(v) if isinstance(v, datetime) else v
+                   for v in (getattr(entry, name) for name in CONTENT)]
+        return hmac.new(self._key, prev_hash.encode() + orjson.dumps(content),
+                        hashlib.sha256).hexdigest()
+
+    def append(self, session: Session, entries: Iterable[LedgerEntry]) -> None:
+        """Add entries to the chain inside the caller's transaction."""
+        entries = list(entries)
+        if not entries:
+            return
+        # take the head's row lock before reading it: concurrent appenders queue here
+        session.execute(update(LedgerHead).where(LedgerHead.id == 1)  # type: ignore[arg-type]
+                        .values(seq=LedgerHead.seq))
+        head = session.get(LedgerHead, 1, populate_existing=True)
+        assert head is not None, "ledger_head is missing: run `hub db upgrade`"
+        seq, prev = head.seq, head.entry_hash
+        for entry in entries:
+            seq += 1
+            entry.seq, entry.prev_hash = seq, prev
+            entry.entry_hash = prev = self.link(prev, entry)
+        head.seq, head.entry_hash = seq, prev
+        session.add_all(entries)
+        session.add(head)
+
+
+class Signer:
+    """Ed25519 signatures over checkpoints."""
+
+    def __init__(self, seed_b64: str) -> None:
+        self._key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed_b64))
+        self.public_hex = self._key.public_key().public_bytes_raw().hex()
+
+    def sign(self, message: bytes) -> str:
+        return self._key.sign(message).hex()
+
+
+def checkpoint_message(upto_seq: int, head_hash: str, created_at: datetime) -> bytes:
+    return f"lead-hub ledger checkpoint|{upto_seq}|{head_hash}|{_utc(created_at)}".encode()
+
+
+def make_checkpoint(engine: Engine, signer: Signer, reason: str) -> LedgerCheckpoint:
+    with unit_of_work(engine) as s:
+        s.execute(update(LedgerHead).where(LedgerHead.id == 1)  # type: ignore[arg-type]
+                  .values(seq=LedgerHead.seq))
+        head = s.get(LedgerHead, 1, populate_existing=True)
+        assert head is not None
+        now = utcnow()
+        cp = LedgerCheckpoint(upto_seq=head.seq, head_hash=head.entry_hash, created_at=now,
+                              reason=reason, public_key=signer.public_hex,
+                              signature=signer.sign(checkpoint_message(head.seq,
+                                                                       head.entry_hash, now)))
+        s.add(cp)
+    return cp
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    entries: int
+    checkpoints: int
+    first_bad_seq: int | None = None
+    first_bad_id: int | None = None
+    problem: str = ""
+
+
+def verify(engine: Engine, chain: Chain, public_hex: str,
+           progress: Callable[[int], None] | None = None, batch: int = 5000) -> Verdict:
+    """Walk the chain in seq order; name the first entry that does not hold."""
+    trusted = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
+    with unit_of_work(engine) as s:
+        checkpoints = list(s.exec(select(LedgerCheckpoint).order_by(LedgerCheckpoint.id)).all())  # type: ignore[arg-type]
+    for cp in checkpoints:
+        try:
+            if cp.public_key != public_hex:
+                raise InvalidSignature
+            trusted.verify(bytes.fromhex(cp.signature),
+                           checkpoint_message(cp.upto_seq, cp.head_hash, cp.created_at))
+        except (InvalidSignature, ValueError):
+            return Verdict(False, 0, len(checkpoints), cp.upto_seq, None,
+                           f"checkpoint {cp.id} (up to seq {cp.upto_seq}) has no valid signature "
+                           "from the hub's key: forged or altered")
+    by_seq = {}
+    for cp in checkpoints:
+        by_seq.setdefault(cp.upto_seq, []).append(cp)
+    purged_before = 0
+    prev, expected, count, last_id = GENESIS, None, 0, 0
+    with engine.connect() as conn:
+        session = Session(bind=conn)
+        query = select(LedgerEntry).order_by(LedgerEntry.seq)  # type: ignore[arg-type]
+        for entry in session.exec(query.execution_options(yield_per=batch)):
+            count += 1
+            if entry.seq is None:
+                return Verdict(False, count, len(checkpoints), None, entry.id,
+                               f"entry id {entry.id} is outside the chain (no seq)")
+            if expected is None:  # the first entry: the chain starts here, or after a purge
+                expected = entry.seq
+                if entry.seq != 1:
+                    start = [c for c in checkpoints if c.upto_seq == entry.seq - 1
+                             and c.reason == "before-purge"]
+                    if not start:
+                        return Verdict(False, count, len(checkpoints), entry.seq, entry.id,
+                                       f"the chain starts at seq {entry.seq}: entries before "
+                                       "it are missing and no signed purge checkpoint covers it")
+                    prev, purged_before = start[-1].head_hash, entry.seq - 1
+            if entry.seq != expected:
+                return Verdict(False, count, len(checkpoints), expected, entry.id,
+                               f"entry seq {expected} is missing (next present is seq "
+                               f"{entry.seq}, id {entry.id}): deleted or reordered")
+            if entry.prev_hash != prev:
+                return Verdict(False, count, len(checkpoints), entry.seq, entry.id,
+                               f"entry seq {entry.seq} (id {entry.id}) does not follow the "
+                               "entry before it: inserted, deleted or reordered")
+            if chain.link(prev, entry) != entry.entry_hash:
+                return Verdict(False, count, len(checkpoints), entry.seq, entry.id,
+                               f"entry seq {entry.seq} (id {entry.id}) was altered after it "
+                               "was written")
+            for cp in by_seq.get(entry.seq, []):
+                if cp.head_hash != entry.entry_hash:
+                    return Verdict(False, count, len(checkpoints), entry.seq, entry.id,
+                                   f"checkpoint {cp.id} signed a different chain at seq "
+                                   f"{entry.seq}: the entries up to it were rewritten")
+            prev, expected, last_id = entry.entry_hash, entry.seq + 1, entry.id or last_id
+            if progress and count % batch == 0:
+                progress(count)
+    last_seq = (expected or 1) - 1
+    signed = [cp for cp in checkpoints if cp.upto_seq > max(last_seq, purged_before)]
+    if signed:
+        return Verdict(False, count, len(checkpoints), last_seq + 1, None,
+                       f"checkpoint {signed[0].id} signed entries up to seq "
+                       f"{signed[0].upto_seq}, but the ledger ends at seq {last_seq}: truncated")
+    if progress:
+        progress(count)
+    return Verdict(True, count, len(checkpoints))
