@@ -24,6 +24,7 @@ from hub.db.session import unit_of_work
 from hub.db.store import Store, aware
 from hub.db.tables import CaseEvent, ConsentVersion, Participant, utcnow
 from hub.errors import BadInput, Conflict, NotFound, Problem
+from hub.ledger_chain import Chain
 from hub.site import Site
 
 
@@ -47,6 +48,14 @@ def _terms_json(t: Terms, participant_id: str) -> str:
         "expiry_event": t.expiry_event, "revocable_after": iso(t.revocable_after),
         "revocable_after_event": t.revocable_after_event,
     }).decode()
+
+
+def _set_revoked_at(resource: dict[str, Any], at: datetime) -> None:
+    for ext in resource.get("extension", []):
+        if ext.get("url") == REVOCATION:
+            for sub in ext["extension"]:
+                if sub["url"] == "revokedAt":
+                    sub["valueDateTime"] = at.isoformat()
 
 
 def _dt(v: str | None) -> datetime | None:
@@ -229,6 +238,7 @@ class Registry:
         if row.status == "revoked":
             raise Conflict(f"Consent/{consent_id} is already revoked")
         now = utcnow()
+        explicit_time = at
         at = at or now
         current = self._consent(row, self._events(row.participant_id))
         if current.revocable_after and at < current.revocable_after:
@@ -257,6 +267,13 @@ class Registry:
             revoked_at=at, revoked_by=revoked_by[:200], revocation_method=method)
         try:
             with unit_of_work(self._engine) as s:
+                # Disclosure decisions hold this lock while they read consents and record
+                # what they decided; stamping the revocation under it orders the two.
+                Chain.lock(s)
+                if explicit_time is None:
+                    new.revoked_at = utcnow()
+                    _set_revoked_at(resource, new.revoked_at)
+                    new.resource = self._sealer.seal(orjson.dumps(resource))
                 s.add(new)
         except IntegrityError:
             raise Conflict(f"Consent/{consent_id} changed at the same time; retry") from None

@@ -46,14 +46,18 @@ class Chain:
         return hmac.new(self._key, prev_hash.encode() + orjson.dumps(content),
                         hashlib.sha256).hexdigest()
 
+    @staticmethod
+    def lock(session: Session) -> None:
+        """Take the head's row lock (held to commit): appenders and revocations queue here."""
+        session.execute(update(LedgerHead).where(LedgerHead.id == 1)  # type: ignore[arg-type]
+                        .values(seq=LedgerHead.seq))
+
     def append(self, session: Session, entries: Iterable[LedgerEntry]) -> None:
         """Add entries to the chain inside the caller's transaction."""
         entries = list(entries)
         if not entries:
             return
-        # take the head's row lock before reading it: concurrent appenders queue here
-        session.execute(update(LedgerHead).where(LedgerHead.id == 1)  # type: ignore[arg-type]
-                        .values(seq=LedgerHead.seq))
+        self.lock(session)  # again is harmless; first, it must come before the read
         head = session.get(LedgerHead, 1, populate_existing=True)
         assert head is not None, "ledger_head is missing: run `hub db upgrade`"
         seq, prev = head.seq, head.entry_hash
@@ -83,8 +87,7 @@ def checkpoint_message(upto_seq: int, head_hash: str, created_at: datetime) -> b
 
 def make_checkpoint(engine: Engine, signer: Signer, reason: str) -> LedgerCheckpoint:
     with unit_of_work(engine) as s:
-        s.execute(update(LedgerHead).where(LedgerHead.id == 1)  # type: ignore[arg-type]
-                  .values(seq=LedgerHead.seq))
+        Chain.lock(s)
         head = s.get(LedgerHead, 1, populate_existing=True)
         assert head is not None
         now = utcnow()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -15,6 +16,7 @@ from hub.db.tables import Delivery, LedgerEntry, Message, Participant, utcnow
 from hub.errors import TransientError
 from hub.ledger_chain import Chain
 
+Decide = Callable[[], tuple[list[SQLModel], str | None]]
 DELIVERY_NS = uuid.UUID("5b0a4c1e-7f37-4d0e-9a52-2f4f6c0d8e11")
 
 
@@ -132,25 +134,17 @@ class Store:
         with unit_of_work(self.engine) as s:
             insert_ignoring_duplicates(s, Delivery, [r.model_dump() for r in rows])
 
-    def claim(
-        self,
-        delivery: str,
-        lease: timedelta,
-        records: list[SQLModel] = (),  # type: ignore[assignment]
-        final_status: str | None = None,
-    ) -> str:
-        """Take the delivery for this worker and, in the same transaction, write `records`.
+    def claim(self, delivery: str, lease: timedelta, decide: Decide) -> str:
+        """Take the delivery for this worker, decide it, and record the decision: one transaction.
 
+        `decide` runs after the delivery is claimed and the ledger's head is locked, and
+        returns the records to write and, if the delivery ends here, its final status.
+        Revocations take the same lock, so a decision and a revocation are strictly ordered:
+        a decision either sees the revocation or is recorded before it was made.
         Returns 'claimed', or why the delivery cannot be taken ('delivered', 'withheld',
         'busy' while another worker's lease runs, 'missing'); then nothing is written.
-        With `final_status`, the delivery is finished in that same transaction.
         """
         now = utcnow()
-        values: dict[str, object] = {"attempts": Delivery.attempts + 1, "updated_at": now}
-        if final_status:
-            values.update(status=final_status, lease_until=None, last_error=None)
-        else:
-            values.update(lease_until=now + lease)
         with unit_of_work(self.engine) as s:
             result = s.execute(
                 update(Delivery)
@@ -159,16 +153,21 @@ class Store:
                     Delivery.status.in_(("pending", "parked")),  # type: ignore[attr-defined]
                     or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),  # type: ignore[union-attr,operator]
                 )
-                .values(**values)
+                .values(attempts=Delivery.attempts + 1, updated_at=now, lease_until=now + lease)
             )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                s.add_all([r for r in records if not isinstance(r, LedgerEntry)])
-                self._chain.append(s, [r for r in records if isinstance(r, LedgerEntry)])
-                return "claimed"
-            row = s.get(Delivery, delivery)
-            if row is None:
-                return "missing"
-            return row.status if row.status in ("delivered", "withheld") else "busy"
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                row = s.get(Delivery, delivery)
+                if row is None:
+                    return "missing"
+                return row.status if row.status in ("delivered", "withheld") else "busy"
+            self._chain.lock(s)
+            records, final_status = decide()
+            if final_status:
+                s.execute(update(Delivery).where(Delivery.id == delivery)  # type: ignore[arg-type]
+                          .values(status=final_status, lease_until=None, last_error=None))
+            s.add_all([r for r in records if not isinstance(r, LedgerEntry)])
+            self._chain.append(s, [r for r in records if isinstance(r, LedgerEntry)])
+            return "claimed"
 
     def finish(self, delivery: str, status: str, error: str | None = None) -> None:
         """Record the outcome and release the lease."""

@@ -7,11 +7,13 @@ delivery, so no byte leaves before its record exists.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import orjson
 import structlog
+from sqlmodel import SQLModel
 
 from adapters import fhir_ehr, json_partner
 from adapters.http_push import Pusher
@@ -57,6 +59,16 @@ def _prune(node: Any, path: str, denied: set[str]) -> Any:
     return None if path in denied else node
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    records: list[SQLModel]
+    final_status: str | None  # None: push it now
+    rendered: Rendered | None
+    event: str
+    fields: int
+    withheld: int
+
+
 class DeliverStep:
     def __init__(self, site: Site, store: Store, catalogue: Catalogue, policy: DisclosurePolicy,
                  hasher: Hasher, inbox: Inbox, pusher: Pusher, lease: timedelta,
@@ -73,11 +85,32 @@ class DeliverStep:
 
     def __call__(self, job: Job) -> list[Next]:
         b = job.body
-        did, form = b["delivery_id"], MessageType(b["form"])
+        did = b["delivery_id"]
         missing_agencies = {b["sender"], b["recipient"]} - self._site.agencies.keys()
         if missing_agencies:
             raise PermanentError(f"agency {', '.join(sorted(missing_agencies))} is no longer in "
                                  "the site configuration")
+        recipient = self._site.agencies[b["recipient"]]
+        decided: list[_Outcome] = []
+
+        def decide() -> tuple[list[SQLModel], str | None]:
+            decided.append(self._decide(job))
+            return decided[0].records, decided[0].final_status
+
+        with structlog.contextvars.bound_contextvars(delivery_id=did, recipient=b["recipient"]):
+            if not self._claimed(self._store.claim(did, self._lease, decide)):
+                return []
+            outcome = decided[0]
+            if outcome.final_status is None:
+                self._push(job, str(recipient.delivery.push), outcome.rendered, did,
+                           b["message_id"])
+            log.info(outcome.event, fields=outcome.fields, withheld=outcome.withheld)
+            return []
+
+    def _decide(self, job: Job) -> _Outcome:
+        """Gate every field now, and build what is written and sent. Runs under the claim."""
+        b = job.body
+        did, form = b["delivery_id"], MessageType(b["form"])
         sender, recipient = self._site.agencies[b["sender"]], self._site.agencies[b["recipient"]]
         now = utcnow()
         ctx = DisclosureContext(
@@ -95,47 +128,33 @@ class DeliverStep:
             f"delivery withheld: essential field(s) denied ({', '.join(missing)})" if missing
             else None
         )
-        entries = entries_for(
+        entries: list[SQLModel] = list(entries_for(
             ctx, fields, decisions, message_id=b["message_id"], delivery_id=did,
             attempt=job.attempt + 1, whole_delivery_withheld=withheld_reason,
             mapping_version=self._catalogue.version, hasher=self._hasher,
             notice=SHORT_NOTICE if sender.part2_program else None,
-        )
+        ))
         denied_paths = tuple(f.path for f, d in zip(fields, decisions, strict=True) if not d.permit)
-        with structlog.contextvars.bound_contextvars(delivery_id=did, recipient=b["recipient"]):
-            if withheld_reason:
-                if not self._claimed(
-                    self._store.claim(did, self._lease, entries, final_status="withheld")
-                ):
-                    return []
-                log.info("withheld", fields=len(fields), withheld=len(denied_paths))
-                return []
-            meta = DeliveryMeta(
-                delivery_id=did, message_id=b["message_id"], case_ref=b["case_ref"],
-                participant_ref=b.get("participant_id"), site=self._site.site,
-                sender=b["sender"], sender_name=sender.name, recipient=b["recipient"],
-                purpose=b["purpose"], sent_at=now.isoformat(), withheld_fields=denied_paths,
-                part2=sender.part2_program,
-                consents=tuple(sorted({(d.consent_ref, d.scope) for d in decisions
-                                       if d.permit and d.consent_ref})),
-                refrain=not recipient.tpo_covered_entity,
-                justice_recipient=recipient.kind.value in ("police", "prosecutor"),
-            )
-            rendered = self._render(form, keep_only(b["body"], fields, decisions), recipient, meta)
-            if recipient.delivery.inbox:
-                item = self._inbox.item(self._site.site, b["recipient"], did, b["message_id"],
-                                        orjson.dumps(rendered.document))
-                if not self._claimed(
-                    self._store.claim(did, self._lease, [*entries, item], final_status="delivered")
-                ):
-                    return []
-                log.info("kept in inbox", fields=len(fields), withheld=len(denied_paths))
-                return []
-            if not self._claimed(self._store.claim(did, self._lease, entries)):
-                return []
-            self._push(job, str(recipient.delivery.push), rendered, did, b["message_id"])
-            log.info("pushed", fields=len(fields), withheld=len(denied_paths))
-            return []
+        if withheld_reason:
+            return _Outcome(entries, "withheld", None, "withheld", len(fields), len(denied_paths))
+        meta = DeliveryMeta(
+            delivery_id=did, message_id=b["message_id"], case_ref=b["case_ref"],
+            participant_ref=b.get("participant_id"), site=self._site.site,
+            sender=b["sender"], sender_name=sender.name, recipient=b["recipient"],
+            purpose=b["purpose"], sent_at=now.isoformat(), withheld_fields=denied_paths,
+            part2=sender.part2_program,
+            consents=tuple(sorted({(d.consent_ref, d.scope) for d in decisions
+                                   if d.permit and d.consent_ref})),
+            refrain=not recipient.tpo_covered_entity,
+            justice_recipient=recipient.kind.value in ("police", "prosecutor"),
+        )
+        rendered = self._render(form, keep_only(b["body"], fields, decisions), recipient, meta)
+        if recipient.delivery.inbox:
+            item = self._inbox.item(self._site.site, b["recipient"], did, b["message_id"],
+                                    orjson.dumps(rendered.document))
+            return _Outcome([*entries, item], "delivered", rendered, "kept in inbox",
+                            len(fields), len(denied_paths))
+        return _Outcome(entries, None, rendered, "pushed", len(fields), len(denied_paths))
 
     @staticmethod
     def _claimed(outcome: str) -> bool:
