@@ -127,10 +127,20 @@ def dlq_replay(
     message: Annotated[str | None, typer.Option(help="only this message id")] = None,
 ) -> None:
     """Send parked messages back through their step; consent is decided again."""
+    import getpass
+
+    from hub import ledger_events
     from hub.dlq import replay
 
     hub = bootstrap(_settings(), migrate=False)
-    n = replay(hub.settings.amqp_url, hub.topology, step, message)
+    operator = f"cli:{getpass.getuser()}"
+
+    def record(replayed_step: str, message_id: str) -> None:
+        ledger_events.record(hub.engine, hub.chain, site=hub.site.site,
+                             kind=ledger_events.REPLAYED, actor=operator, subject=replayed_step,
+                             reason="replayed from the parking queue", message_id=message_id)
+
+    n = replay(hub.settings.amqp_url, hub.topology, step, message, on_replay=record)
     typer.echo(f"replayed {n} message(s)")
     hub.close()
 
@@ -177,6 +187,49 @@ def audit_verify(
     typer.echo(f"LEDGER VERIFICATION FAILED at seq {verdict.first_bad_seq} "
                f"(id {verdict.first_bad_id}): {verdict.problem}", err=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("report")
+def audit_report(
+    case: Annotated[str | None, typer.Option(help="the diversion notice's message id")] = None,
+    participant: Annotated[str | None, typer.Option(help="the participant id")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="ISO time with offset")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="ISO time with offset")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json, csv or fhir")] = "json",
+) -> None:
+    """Accounting of disclosures for one patient and period (at most 3 years)."""
+    import getpass
+    import json
+    from datetime import datetime
+
+    from hub import ledger_events
+    from hub.accounting import build_accounting
+    from hub.api.audit import period, resolve_participant
+
+    if fmt not in ("json", "csv", "fhir"):
+        typer.echo("error: --format is json, csv or fhir", err=True)
+        raise typer.Exit(2)
+    hub = bootstrap(_settings(), declare=False)
+    try:
+        pid = resolve_participant(hub, participant, case)
+        begin, finish = period(datetime.fromisoformat(start) if start else None,
+                               datetime.fromisoformat(end) if end else None)
+        report = build_accounting(hub, pid, begin, finish)
+        ledger_events.record(hub.engine, hub.chain, site=hub.site.site,
+                             kind=ledger_events.VIEWED, actor=f"cli:{getpass.getuser()}",
+                             subject=f"accounting ({fmt})", reason="accounting via CLI",
+                             participant_id=pid)
+    except HubError as exc:
+        _fail(exc)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        hub.close()
+    if fmt == "csv":
+        typer.echo(report.to_csv(), nl=False)
+    else:
+        typer.echo(json.dumps(report.to_fhir() if fmt == "fhir" else report.to_json(), indent=2))
 
 
 @audit_app.command("checkpoint")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hub.broker import STEPS, Channel, Outgoing, Topology, drain
@@ -29,7 +30,8 @@ def list_parked(amqp_url: str, topology: Topology) -> list[Parked]:
 
 
 def replay(amqp_url: str, topology: Topology, step: str | None = None,
-           message_id: str | None = None) -> int:
+           message_id: str | None = None,
+           on_replay: Callable[[str, str], None] | None = None) -> int:
     """Send parked messages back to their step with a fresh attempt count.
 
     Each is published (and confirmed) before it is removed from the parking queue, so a
@@ -46,6 +48,8 @@ def replay(amqp_url: str, topology: Topology, step: str | None = None,
                            if k not in (REASON, "x-hub-parked-at")}
                 headers[ATTEMPT] = 0
                 headers["x-hub-replayed"] = int(msg.headers.get("x-hub-replayed", 0)) + 1
+                if on_replay:  # recorded before it goes back, like every other disclosure step
+                    on_replay(s, str(msg.headers.get(MESSAGE_ID, "?")))
                 publisher.publish(Outgoing(topology.work_exchange, s, msg.body, headers))
                 ack()
                 count += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from hub.api import consents, fhir, inbox, problems, submissions, token
+from hub.api import audit, consents, fhir, inbox, problems, submissions, token
 from hub.bootstrap import Hub
 
 
@@ -18,6 +18,7 @@ def create_app(hub: Hub) -> FastAPI:
     app.include_router(inbox.router)
     app.include_router(fhir.router)
     app.include_router(consents.router)
+    app.include_router(audit.router)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:

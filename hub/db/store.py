@@ -41,7 +41,7 @@ class CaseInfo:
 class Store:
     def __init__(self, engine: Engine, chain: Chain) -> None:
         self.engine = engine
-        self._chain = chain
+        self.chain = chain
 
     # messages -------------------------------------------------------------------------------
     def add_message(self, msg: Message) -> Stored:
@@ -160,13 +160,13 @@ class Store:
                 if row is None:
                     return "missing"
                 return row.status if row.status in ("delivered", "withheld") else "busy"
-            self._chain.lock(s)
+            self.chain.lock(s)
             records, final_status = decide()
             if final_status:
                 s.execute(update(Delivery).where(Delivery.id == delivery)  # type: ignore[arg-type]
                           .values(status=final_status, lease_until=None, last_error=None))
             s.add_all([r for r in records if not isinstance(r, LedgerEntry)])
-            self._chain.append(s, [r for r in records if isinstance(r, LedgerEntry)])
+            self.chain.append(s, [r for r in records if isinstance(r, LedgerEntry)])
             return "claimed"
 
     def finish(self, delivery: str, status: str, error: str | None = None) -> None:

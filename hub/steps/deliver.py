@@ -24,6 +24,7 @@ from hub.crypto import Hasher
 from hub.db.store import Store
 from hub.db.tables import utcnow
 from hub.errors import Busy, PermanentError, TransientError
+from hub import ledger_events
 from hub.inbox import Inbox
 from hub.ledger import SHORT_NOTICE, entries_for
 from hub.messages import MessageType
@@ -173,14 +174,22 @@ class DeliverStep:
             return fhir_ehr.render(form.value, body, meta, validate=self._validate_fhir)
         return json_partner.render(form.value, body, meta)
 
+    def _record_failure(self, job: Job, did: str, message_id: str, error: str,
+                        parked: bool) -> None:
+        ledger_events.record(
+            self._store.engine, self._store.chain, site=self._site.site,
+            kind=ledger_events.ATTEMPT_FAILED, actor="hub", subject="delivery",
+            reason=f"{error}; {'parked' if parked else 'will retry'}",
+            participant_id=job.body.get("participant_id"), message_id=message_id,
+            delivery_id=did, attempt=job.attempt + 1, recipient=job.body["recipient"])
+
     def _push(self, job: Job, url: str, rendered: Rendered, did: str, message_id: str) -> None:
         try:
             status = self._pusher.push(url, rendered, did, message_id)
-        except TransientError as exc:
-            self._store.finish(did, "parked" if job.final_attempt else "pending", str(exc))
-            raise
-        except PermanentError as exc:
-            self._store.finish(did, "parked", str(exc))
+        except (TransientError, PermanentError) as exc:
+            parked = job.final_attempt or isinstance(exc, PermanentError)
+            self._store.finish(did, "parked" if parked else "pending", str(exc))
+            self._record_failure(job, did, message_id, str(exc), parked)
             raise
         self._store.finish(did, "delivered")
         log.debug("recipient accepted", http_status=status)

@@ -24,3 +24,49 @@ def test_demo_exits_zero_and_partners_received_bundle_and_notice(settings: Setti
     assert "sent case_ref, status, occurred_at under Consent/" in under
     assert "withheld plan_summary: R5/R6" in under
     assert "DELIVERED" not in after and "was revoked at" in after
+
+
+def test_accounting_for_the_demo_patient_lists_every_disclosure_in_three_formats(
+    settings: Settings,
+) -> None:
+    """After the demo, `hub audit report` accounts for all 7 disclosures and 5 withholdings."""
+    import csv
+    import io
+    import json
+    import re
+
+    from fhir.resources.R4B.bundle import Bundle
+
+    demo = hub_cli(settings, "demo", timeout=120)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    case = re.search(r"arrest diversion notice -> message (\S+)", demo.stdout).group(1)  # type: ignore[union-attr]
+
+    report = hub_cli(settings, "audit", "report", "--case", case)
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    groups = {(d["recipient"]["id"], d["purpose"]): d for d in data["disclosures"]}
+    assert {k: d["count"] for k, d in groups.items()} == {
+        ("provider", "TREAT"): 3, ("da", "LEAD-CHARGE-DECISION"): 1,
+        ("sfpd", "LEAD-CHARGE-DECISION"): 2, ("da", "LEAD-CJ-MONITORING"): 1}
+    monitoring = groups[("da", "LEAD-CJ-MONITORING")]
+    assert [f["path"] for f in monitoring["fields"]] == ["case_ref", "status", "occurred_at"]
+    assert monitoring["withheld_fields"][0]["path"] == "plan_summary"
+    assert monitoring["legal_basis"][0].startswith("Consent/")
+    assert monitoring["notice"] == "2.32(a)(2) short"
+    assert groups[("da", "LEAD-CHARGE-DECISION")]["recipient"]["address"] == \
+        "327 Sandoval St, Santa Fe, NM 87501"
+    referral = groups[("provider", "TREAT")]
+    assert "person.family_name" in [f["path"] for f in referral["fields"]]
+    assert len(data["withheld"]) == 5
+    assert all(w["reason"] for w in data["withheld"])
+    assert any("revoked" in r for w in data["withheld"] for r in w["reason"])
+
+    as_csv = hub_cli(settings, "audit", "report", "--case", case, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert sorted(r["kind"] for r in rows) == ["disclosed"] * 4 + ["withheld"] * 5
+    assert sum(int(r["count"]) for r in rows if r["kind"] == "disclosed") == 7
+
+    as_fhir = hub_cli(settings, "audit", "report", "--case", case, "--format", "fhir")
+    bundle = Bundle.model_validate(json.loads(as_fhir.stdout))
+    assert len(bundle.entry) == 12
+    assert {e.resource.get_resource_type() for e in bundle.entry} == {"AuditEvent"}

@@ -1,0 +1,32 @@
+"""Ledger entries that are not field decisions: views of PHI, failed attempts, replays.
+
+Each is one chained row, so the compliance record of who looked at what, and what went
+wrong when, is as tamper-evident as the disclosures themselves.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from hub.db.session import unit_of_work
+from hub.db.tables import LedgerEntry, utcnow
+from hub.ledger_chain import Chain
+
+VIEWED = "viewed"
+ATTEMPT_FAILED = "attempt-failed"
+REPLAYED = "replayed"
+
+
+def record(engine: Engine, chain: Chain, *, site: str, kind: str, actor: str, subject: str,
+           reason: str, participant_id: str | None = None, message_id: str = "-",
+           delivery_id: str = "-", attempt: int = 0, recipient: str = "-") -> None:
+    """Append one event row. `subject` says what was looked at or acted on (no values)."""
+    entry = LedgerEntry(
+        recorded_at=utcnow(), site=site, message_id=message_id, delivery_id=delivery_id,
+        attempt=attempt, participant_id=participant_id, discloser=actor[:64],
+        recipient=recipient[:64], purpose="-", message_type="-", field_path=subject[:200],
+        data_class="-", value_hmac="-", decision=kind, reason=reason[:300], legal_basis="-",
+        mapping_version="-",
+    )
+    with unit_of_work(engine) as s:
+        chain.append(s, [entry])
