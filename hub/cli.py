@@ -232,6 +232,28 @@ def audit_report(
         typer.echo(json.dumps(report.to_fhir() if fmt == "fhir" else report.to_json(), indent=2))
 
 
+@audit_app.command("purge")
+def audit_purge(
+    yes: Annotated[bool, typer.Option("--yes", help="really remove the entries")] = False,
+) -> None:
+    """Remove ledger entries older than the retention period, behind a signed checkpoint."""
+    from datetime import datetime, timedelta, timezone
+
+    from hub.ledger_chain import purge_before
+
+    hub = bootstrap(_settings(), declare=False)
+    cutoff = datetime.now(timezone.utc) - timedelta(days=hub.settings.ledger_retention_days)
+    if not yes:
+        typer.echo(f"would remove entries recorded before {cutoff.isoformat()}; "
+                   "run again with --yes")
+        hub.close()
+        return
+    purged = purge_before(hub.engine, hub.signer, cutoff)
+    hub.close()
+    typer.echo(f"removed {purged.entries} entries up to seq {purged.upto_seq} "
+               f"(checkpoint {purged.checkpoint_id}); what remains still verifies")
+
+
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign a checkpoint of the ledger's head now."""

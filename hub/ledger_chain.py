@@ -19,11 +19,11 @@ from datetime import datetime, timezone
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, select
 
 from hub.db.session import unit_of_work
-from hub.db.tables import LedgerCheckpoint, LedgerEntry, LedgerHead, utcnow
+from hub.db.tables import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerPurgePermit, utcnow
 
 GENESIS = "0" * 64
 CONTENT = ("seq", "recorded_at", "site", "message_id", "delivery_id", "attempt", "participant_id",
@@ -177,3 +177,40 @@ def verify(engine: Engine, chain: Chain, public_hex: str,
     if progress:
         progress(count)
     return Verdict(True, count, len(checkpoints))
+
+
+@dataclass
+class Purged:
+    entries: int
+    upto_seq: int
+    checkpoint_id: int | None
+
+
+def purge_before(engine: Engine, signer: Signer, cutoff: datetime) -> Purged:
+    """Remove the chain's oldest entries (those recorded before `cutoff`) behind a signed checkpoint.
+
+    Only a prefix of the chain can go, so what remains still verifies: the checkpoint signs
+    the hash of the last purged entry, and the first remaining entry links to it.
+    """
+    with unit_of_work(engine) as s:
+        Chain.lock(s)
+        first_kept = s.exec(select(LedgerEntry.seq).where(LedgerEntry.recorded_at >= cutoff)
+                            .order_by(LedgerEntry.seq).limit(1)).first()  # type: ignore[arg-type]
+        head = s.get(LedgerHead, 1, populate_existing=True)
+        assert head is not None
+        upto = (first_kept - 1) if first_kept is not None else head.seq
+        last = s.exec(select(LedgerEntry).where(LedgerEntry.seq == upto)).first()
+        if upto <= 0 or last is None:
+            return Purged(0, upto, None)
+        now = utcnow()
+        cp = LedgerCheckpoint(upto_seq=upto, head_hash=last.entry_hash or "", created_at=now,
+                              reason="before-purge", public_key=signer.public_hex,
+                              signature=signer.sign(checkpoint_message(
+                                  upto, last.entry_hash or "", now)))
+        s.add(cp)
+        s.flush()
+        s.add(LedgerPurgePermit(id=1, checkpoint_id=cp.id or 0))
+        s.flush()
+        result = s.execute(delete(LedgerEntry).where(LedgerEntry.seq <= upto))  # type: ignore[arg-type]
+        s.execute(delete(LedgerPurgePermit))
+        return Purged(int(result.rowcount), upto, cp.id)  # type: ignore[attr-defined]

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     payload_key: str = DEV_PAYLOAD_KEY
     ledger_signing_key: str = DEV_SIGNING_KEY  # Ed25519 seed, base64: signs checkpoints
     checkpoint_interval_seconds: int = Field(3600, ge=1)
+    ledger_retention_days: int = Field(6 * 365 + 2, ge=1)  # 45 CFR 164.316(b)(2): six years
     token_ttl_seconds: int = 3600
 
     prefetch: int = Field(64, ge=1, le=10_000)
