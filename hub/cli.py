@@ -254,6 +254,36 @@ def audit_purge(
                f"(checkpoint {purged.checkpoint_id}); what remains still verifies")
 
 
+@audit_app.command("extract")
+def audit_extract(
+    evaluator: Annotated[str, typer.Option(help="evaluator id from the site file")],
+    identified: Annotated[bool, typer.Option(
+        help="add case keys; needs a current evaluator agreement")] = False,
+    start: Annotated[str | None, typer.Option("--from", help="ISO time with offset")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="ISO time with offset")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+) -> None:
+    """Case timelines for program evaluation, de-identified unless an agreement is on file."""
+    import getpass
+    import json
+    from datetime import datetime
+
+    from hub.api.audit import period
+    from hub.evaluation import build_extract, to_csv
+
+    hub = bootstrap(_settings(), declare=False)
+    try:
+        begin, finish = period(datetime.fromisoformat(start) if start else None,
+                               datetime.fromisoformat(end) if end else None)
+        rows = build_extract(hub, evaluator, begin, finish, identified,
+                             f"cli:{getpass.getuser()}")
+    except HubError as exc:
+        _fail(exc)
+    finally:
+        hub.close()
+    typer.echo(json.dumps(rows, indent=2) if fmt == "json" else to_csv(rows), nl=fmt == "json")
+
+
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign a checkpoint of the ledger's head now."""

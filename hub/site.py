@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -59,6 +60,18 @@ class Target(Strict):
     purpose: str
 
 
+class EvaluatorAgreement(Strict):
+    """A written agreement under 42 CFR 2.53: lets an evaluator receive identifying keys."""
+
+    reference: str
+    expires: date
+
+
+class Evaluator(Strict):
+    name: str
+    agreement: EvaluatorAgreement | None = None
+
+
 class RouteWhen(Strict):
     pathway: list[Pathway] | None = None
 
@@ -93,6 +106,7 @@ class Site(Strict):
         return value
     agencies: dict[AgencyId, Agency]
     routes: list[Route]
+    evaluators: dict[AgencyId, Evaluator] = {}
 
     def routes_for(self, message_type: MessageType, pathway: str | None) -> list[Target]:
         targets: list[Target] = []
