@@ -12,14 +12,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine, delete, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from hub.db.session import unit_of_work
@@ -41,9 +43,12 @@ class Chain:
         self._key = hashlib.sha256(b"lead-hub ledger chain|" + chain_key.encode()).digest()
 
     def link(self, prev_hash: str, entry: LedgerEntry) -> str:
-        content = [_utc(v) if isinstance(v, datetime) else v
-                   for v in (getattr(entry, name) for name in CONTENT)]
-        return hmac.new(self._key, prev_hash.encode() + orjson.dumps(content),
+        return self.link_values(prev_hash, [getattr(entry, name) for name in CONTENT])
+
+    def link_values(self, prev_hash: str, content: Sequence[Any]) -> str:
+        """The link for an entry's CONTENT values, in CONTENT order."""
+        values = [_utc(v) if isinstance(v, datetime) else v for v in content]
+        return hmac.new(self._key, prev_hash.encode() + orjson.dumps(values),
                         hashlib.sha256).hexdigest()
 
     @staticmethod
@@ -129,43 +134,46 @@ def verify(engine: Engine, chain: Chain, public_hex: str,
     for cp in checkpoints:
         by_seq.setdefault(cp.upto_seq, []).append(cp)
     purged_before = 0
-    prev, expected, count, last_id = GENESIS, None, 0, 0
+    prev, expected, count = GENESIS, None, 0
+    columns = [getattr(LedgerEntry, c) for c in (*CONTENT, "id", "prev_hash", "entry_hash")]
+    n = len(CONTENT)
     with engine.connect() as conn:
-        session = Session(bind=conn)
-        query = select(LedgerEntry).order_by(LedgerEntry.seq)  # type: ignore[arg-type]
-        for entry in session.exec(query.execution_options(yield_per=batch)):
+        rows = conn.execution_options(stream_results=True, yield_per=batch).execute(
+            sa_select(*columns).order_by(LedgerEntry.seq))  # type: ignore[arg-type]
+        for row in rows:
             count += 1
-            if entry.seq is None:
-                return Verdict(False, count, len(checkpoints), None, entry.id,
-                               f"entry id {entry.id} is outside the chain (no seq)")
+            seq, entry_id, prev_hash, entry_hash = row[0], row[n], row[n + 1], row[n + 2]
+            if seq is None:
+                return Verdict(False, count, len(checkpoints), None, entry_id,
+                               f"entry id {entry_id} is outside the chain (no seq)")
             if expected is None:  # the first entry: the chain starts here, or after a purge
-                expected = entry.seq
-                if entry.seq != 1:
-                    start = [c for c in checkpoints if c.upto_seq == entry.seq - 1
+                expected = seq
+                if seq != 1:
+                    start = [c for c in checkpoints if c.upto_seq == seq - 1
                              and c.reason == "before-purge"]
                     if not start:
-                        return Verdict(False, count, len(checkpoints), entry.seq, entry.id,
-                                       f"the chain starts at seq {entry.seq}: entries before "
+                        return Verdict(False, count, len(checkpoints), seq, entry_id,
+                                       f"the chain starts at seq {seq}: entries before "
                                        "it are missing and no signed purge checkpoint covers it")
-                    prev, purged_before = start[-1].head_hash, entry.seq - 1
-            if entry.seq != expected:
-                return Verdict(False, count, len(checkpoints), expected, entry.id,
+                    prev, purged_before = start[-1].head_hash, seq - 1
+            if seq != expected:
+                return Verdict(False, count, len(checkpoints), expected, entry_id,
                                f"entry seq {expected} is missing (next present is seq "
-                               f"{entry.seq}, id {entry.id}): deleted or reordered")
-            if entry.prev_hash != prev:
-                return Verdict(False, count, len(checkpoints), entry.seq, entry.id,
-                               f"entry seq {entry.seq} (id {entry.id}) does not follow the "
+                               f"{seq}, id {entry_id}): deleted or reordered")
+            if prev_hash != prev:
+                return Verdict(False, count, len(checkpoints), seq, entry_id,
+                               f"entry seq {seq} (id {entry_id}) does not follow the "
                                "entry before it: inserted, deleted or reordered")
-            if chain.link(prev, entry) != entry.entry_hash:
-                return Verdict(False, count, len(checkpoints), entry.seq, entry.id,
-                               f"entry seq {entry.seq} (id {entry.id}) was altered after it "
+            if chain.link_values(prev, row[:n]) != entry_hash:
+                return Verdict(False, count, len(checkpoints), seq, entry_id,
+                               f"entry seq {seq} (id {entry_id}) was altered after it "
                                "was written")
-            for cp in by_seq.get(entry.seq, []):
-                if cp.head_hash != entry.entry_hash:
-                    return Verdict(False, count, len(checkpoints), entry.seq, entry.id,
+            for cp in by_seq.get(seq, []):
+                if cp.head_hash != entry_hash:
+                    return Verdict(False, count, len(checkpoints), seq, entry_id,
                                    f"checkpoint {cp.id} signed a different chain at seq "
-                                   f"{entry.seq}: the entries up to it were rewritten")
-            prev, expected, last_id = entry.entry_hash, entry.seq + 1, entry.id or last_id
+                                   f"{seq}: the entries up to it were rewritten")
+            prev, expected = entry_hash, seq + 1
             if progress and count % batch == 0:
                 progress(count)
     last_seq = (expected or 1) - 1

@@ -87,7 +87,11 @@ class LedgerEntry(SQLModel, table=True):
     """
 
     __tablename__ = "ledger_entry"
-    __table_args__ = (Index("uq_ledger_entry_seq", "seq", unique=True),)
+    __table_args__ = (
+        Index("uq_ledger_entry_seq", "seq", unique=True),
+        # the accounting of disclosures: one patient, one period
+        Index("ix_ledger_entry_participant_time", "participant_id", "recorded_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     seq: int | None = None
     prev_hash: str | None = Field(default=None, max_length=64)
@@ -189,3 +193,17 @@ class CaseEvent(SQLModel, table=True):
     occurred_at: datetime
     message_id: str = Field(max_length=36)
     recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class Officer(SQLModel, table=True):
+    """A compliance officer's console account. Only agencies of kind `compliance` may log in."""
+
+    __tablename__ = "officer"
+    id: str = Field(primary_key=True, max_length=36)
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=200)  # scrypt, as client secrets are kept
+    display_name: str = Field(max_length=200)
+    site: str = Field(max_length=64)
+    agency: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    disabled: bool = False

@@ -64,6 +64,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('entry_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
         batch_op.add_column(sa.Column('notice', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True))
         batch_op.create_index('uq_ledger_entry_seq', ['seq'], unique=True)
+        batch_op.create_index('ix_ledger_entry_participant_time',
+                              ['participant_id', 'recorded_at'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
         op.execute(GUARD_PG)
     else:
@@ -80,6 +82,7 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER ledger_no_update")
         op.execute("DROP TRIGGER ledger_no_delete")
     with op.batch_alter_table('ledger_entry', schema=None) as batch_op:
+        batch_op.drop_index('ix_ledger_entry_participant_time')
         batch_op.drop_index('uq_ledger_entry_seq')
         batch_op.drop_column('notice')
         batch_op.drop_column('entry_hash')
