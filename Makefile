@@ -20,5 +20,7 @@ run: install
 demo: install
 	$(BIN)/hub demo
 
+# The console's browser tests drive Debian's Chromium (never a downloaded one).
 test: install
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	$(BIN)/python -m pytest

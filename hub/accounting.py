@@ -25,7 +25,7 @@ from hub.errors import BadInput, Problem
 from hub.ledger import DISCLOSED, WITHHELD
 from hub.site import Site
 
-MAX_PERIOD = timedelta(days=3 * 366)
+MAX_PERIOD = timedelta(days=3 * 366)  # three years, leap days included
 PURPOSES = {"TREAT": "treatment", "HPAYMT": "payment", "HOPERAT": "health care operations",
             "LEAD-CJ-MONITORING": "criminal-justice monitoring of LEAD participation (2.35)",
             "LEAD-CHARGE-DECISION": "the DA's decision on holding charges"}

@@ -117,7 +117,7 @@ def dlq_list() -> None:
     if not parked:
         typer.echo("nothing parked")
     for p in parked:
-        typer.echo(f"{p.step:8} {p.message_id}  attempts={p.attempts}  {p.reason}")
+        typer.echo(f"{p.step:8} {p.message_id}  tries={p.attempts + 1}  {p.reason}")
     hub.close()
 
 
@@ -302,3 +302,32 @@ def db_upgrade() -> None:
     hub = bootstrap(_settings(), declare=False)
     typer.echo("database is at the newest schema")
     hub.close()
+
+
+officer_app = typer.Typer(help="Compliance officers' accounts for the web console (/console).",
+                          no_args_is_help=True)
+app.add_typer(officer_app, name="officer")
+
+
+@officer_app.command("add")
+def officer_add(
+    username: Annotated[str, typer.Argument(help="the name the officer signs in with")],
+    agency: Annotated[str, typer.Option(help="agency id from the site file (kind compliance)")],
+    name: Annotated[str, typer.Option(help="the officer's full name")],
+) -> None:
+    """Create a console account; prints its generated password (shown once)."""
+    from hub.console.officers import Officers
+    from hub.site import AgencyKind
+
+    hub = bootstrap(_settings(), declare=False)
+    try:
+        officer, password = Officers(hub.engine, hub.site).add(username, agency, name)
+    except HubError as exc:
+        hub.close()
+        _fail(exc)
+    kind = hub.site.agencies[agency].kind
+    hub.close()
+    if kind != AgencyKind.COMPLIANCE:
+        typer.echo(f"note: {agency!r} is a {kind.value} agency; only compliance agencies' "
+                   "officers may sign in to the console", err=True)
+    typer.echo(f"username={officer.username}\npassword={password}")

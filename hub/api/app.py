@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from hub.api import audit, consents, fhir, inbox, problems, submissions, token
 from hub.bootstrap import Hub
+from hub.console import routes as console
 
 
 def create_app(hub: Hub) -> FastAPI:
@@ -19,6 +20,7 @@ def create_app(hub: Hub) -> FastAPI:
     app.include_router(fhir.router)
     app.include_router(consents.router)
     app.include_router(audit.router)
+    app.include_router(console.router)
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:

@@ -13,6 +13,8 @@ from hub import ledger_events
 from hub.accounting import build_accounting
 from hub.api.deps import CurrentClient, HubDep
 from hub.bootstrap import Hub
+from hub.db.session import unit_of_work
+from hub.db.tables import Participant
 from hub.errors import BadInput, Forbidden, NotFound, Problem
 from hub.site import AgencyKind
 
@@ -28,7 +30,11 @@ def resolve_participant(hub: Hub, participant: str | None, case: str | None) -> 
         if found is None or found.participant_id is None:
             raise NotFound(f"no case {case} at this site")
         return found.participant_id
-    return participant  # type: ignore[return-value]
+    with unit_of_work(hub.engine) as s:
+        known = s.get(Participant, participant)
+    if known is None or known.site != hub.site.site:
+        raise NotFound(f"no participant {participant} at this site")
+    return known.id
 
 
 def period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
