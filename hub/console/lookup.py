@@ -1,33 +1,26 @@
 """Finding a participant: by case (the diversion notice's message id) or by name and birth date.
 
-The hub keeps no names, only keyed hashes. `dob_name_hmac` computes the same hash as the
-ingest step does when it matches a person (hub/steps/ingest.py, `IngestStep._participant`);
-the two must stay identical, character for character, or searches silently find no one.
+The hub keeps no names, only keyed hashes: the search computes them as ingest does
+(hub/identity.py).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlmodel import select
 
+from hub import identity
 from hub.bootstrap import Hub
 from hub.db.session import unit_of_work
 from hub.db.tables import Participant
 
 
-def _norm(name: str) -> str:
-    """Mirrors hub.steps.ingest._norm exactly."""
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return "".join(ch for ch in folded.lower() if ch.isalnum())
-
-
 def dob_name_hmac(hub: Hub, family_name: str, given_name: str, date_of_birth: date) -> str:
     """The keyed hash ingest stores in participant.dob_name_hmac."""
-    return hub.hasher.of(f"{hub.site.site}|dob-name|{date_of_birth.isoformat()}|"
-                         f"{_norm(family_name)}|{_norm(given_name)}")
+    return identity.dob_name_hmac(hub.hasher, hub.site.site, family_name, given_name,
+                                  date_of_birth.isoformat())
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +10,9 @@ from consent.registry import Registry
 from hub.crypto import Hasher
 from hub.db.store import Store
 from hub.errors import PermanentError
+from hub.identity import dob_name_hmac, state_id_hmac
 from hub.messages import HoldStatus, MessageType
 from hub.steps.runner import Job, Next
-
-
-def _norm(name: str) -> str:
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return "".join(ch for ch in folded.lower() if ch.isalnum())
 
 
 class IngestStep:
@@ -48,7 +43,7 @@ class IngestStep:
 
     def _participant(self, person: dict[str, Any]) -> str:
         state_id = person.get("state_id")
-        state_hmac = self._hasher.of(f"{self._site}|state|{state_id.upper()}") if state_id else None
-        dob_name = f"{self._site}|dob-name|{person['date_of_birth']}|" \
-                   f"{_norm(person['family_name'])}|{_norm(person['given_name'])}"
-        return self._store.match_participant(self._site, state_hmac, self._hasher.of(dob_name))
+        state_hmac = state_id_hmac(self._hasher, self._site, state_id) if state_id else None
+        dob_name = dob_name_hmac(self._hasher, self._site, person["family_name"],
+                                 person["given_name"], person["date_of_birth"])
+        return self._store.match_participant(self._site, state_hmac, dob_name)

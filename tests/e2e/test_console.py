@@ -11,11 +11,10 @@ from playwright.sync_api import Page, expect
 from sqlmodel import select
 from structlog.testing import capture_logs
 
-from hub.console import lookup, reports
+from hub.console import reports
 from hub.db.session import unit_of_work
 from hub.db.tables import LedgerCheckpoint, LedgerEntry
 from hub.errors import Unauthenticated
-from hub.steps import ingest
 from tests.e2e.conftest import add_officer, sign_in
 from tests.harness import RunningHub, notice, status, wait_for
 from tests.queues import depth
@@ -45,12 +44,6 @@ def _events(running: RunningHub, kind: str, actor: str) -> list[LedgerEntry]:
 def _checkpoints(running: RunningHub) -> int:
     with unit_of_work(running.hub.engine) as s:
         return len(s.exec(select(LedgerCheckpoint)).all())
-
-
-def test_name_search_hashes_names_as_ingest_does() -> None:
-    """The console's name normalisation is character for character the ingest step's."""
-    for name in ("Núñez-Testperson", "O'Brien", "  ZOË ", "Åsa Lindqvist", "Nguyễn", "ß", "李"):
-        assert lookup._norm(name) == ingest._norm(name)
 
 
 def test_officer_finds_the_patient_by_case_and_by_name_and_reads_the_accounting(
