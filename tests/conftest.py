@@ -48,7 +48,7 @@ def samples() -> Path:
     return path
 
 
-def _pg_database(admin_url: str) -> Iterator[str]:
+def pg_database(admin_url: str) -> Iterator[str]:
     name = f"hub_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -65,7 +65,7 @@ def database_url(request: pytest.FixtureRequest, services: Services, tmp_path: P
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     else:
-        yield from _pg_database(services.pg_admin_url)
+        yield from pg_database(services.pg_admin_url)
 
 
 @pytest.fixture
