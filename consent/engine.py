@@ -91,7 +91,7 @@ def _data_class(c: Consent, ctx: DisclosureContext, cls: DataClass) -> str | Non
         return f"R7: counselling notes need a consent of their own; {c.reference} covers more"
     if ctx.recipient.kind in JUSTICE_KINDS and c.kind != ConsentKind.COURT_ORDER \
             and cls not in MONITORING_CLASSES:
-        return f"R5: only monitoring classes (referral, engagement) go to the justice system"
+        return "R5: only monitoring classes (referral, engagement) go to the justice system"
     return None
 
 

@@ -15,6 +15,7 @@ from hub.ledger_chain import Chain
 VIEWED = "viewed"
 ATTEMPT_FAILED = "attempt-failed"
 REPLAYED = "replayed"
+VERIFIED = "verified"  # a verification run and its verdict
 
 
 def record(engine: Engine, chain: Chain, *, site: str, kind: str, actor: str, subject: str,

@@ -4,11 +4,8 @@ court orders and the ledger's verification. No HTTP here; `routes` renders these
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -22,7 +19,8 @@ from hub.db.store import aware
 from hub.db.tables import ConsentVersion, Delivery, LedgerCheckpoint, LedgerEntry
 from hub.dlq import Parked, list_parked
 from hub.errors import BadInput, Problem
-from hub.ledger import DISCLOSED, WITHHELD
+from hub.ledger import WITHHELD
+from hub import ledger_events
 from hub.ledger_chain import Verdict, verify
 
 WITHHELD_PAGE_SIZE = 200
@@ -71,65 +69,6 @@ def period(tz_name: str, first: str | None, last: str | None, today: date) -> Pe
     tz = ZoneInfo(tz_name)
     return Period(first_day, last_day, datetime.combine(first_day, time(), tz),
                   datetime.combine(last_day + timedelta(days=1), time(), tz))
-
-
-# accounting of disclosures ------------------------------------------------------------------
-Builder = Callable[[Hub, str, datetime, datetime], Any]
-
-
-def accounting_builder() -> Builder | None:
-    """`hub.accounting.build_accounting` if that module is there (looked up on each request)."""
-    try:
-        module = importlib.import_module("hub.accounting")
-    except ModuleNotFoundError as exc:
-        if exc.name != "hub.accounting":
-            raise
-        return None
-    build = getattr(module, "build_accounting", None)
-    return build if callable(build) else None
-
-
-@dataclass
-class LedgerGroup:
-    """The ledger rows of one delivery's latest attempt: the fallback accounting."""
-
-    delivery_id: str
-    date: datetime
-    recipient: str
-    purpose: str
-    message_type: str
-    attempt: int
-    status: str
-    rows: list[LedgerEntry] = field(default_factory=list)
-
-    @property
-    def decisions(self) -> list[str]:
-        return sorted({r.decision for r in self.rows})
-
-
-def ledger_groups(hub: Hub, participant_id: str, p: Period) -> list[LedgerGroup]:
-    """The participant's field decisions in the period, grouped by delivery, newest first."""
-    with unit_of_work(hub.engine) as s:
-        rows = s.exec(select(LedgerEntry).where(
-            LedgerEntry.participant_id == participant_id, LedgerEntry.site == hub.site.site,
-            LedgerEntry.recorded_at >= p.start, LedgerEntry.recorded_at < p.end,
-            LedgerEntry.decision.in_((DISCLOSED, WITHHELD)))  # type: ignore[attr-defined]
-            .order_by(LedgerEntry.seq)).all()  # type: ignore[arg-type]
-        ids = {r.delivery_id for r in rows}
-        statuses = {d.id: d.status for d in s.exec(
-            select(Delivery).where(Delivery.id.in_(ids))).all()}  # type: ignore[attr-defined]
-    latest: dict[str, int] = {}
-    for r in rows:
-        latest[r.delivery_id] = max(latest.get(r.delivery_id, 0), r.attempt)
-    groups: dict[str, LedgerGroup] = {}
-    for r in rows:
-        if r.attempt != latest[r.delivery_id]:
-            continue
-        group = groups.setdefault(r.delivery_id, LedgerGroup(
-            r.delivery_id, aware(r.recorded_at), r.recipient, r.purpose, r.message_type,
-            r.attempt, statuses.get(r.delivery_id, "unknown")))
-        group.rows.append(r)
-    return sorted(groups.values(), key=lambda g: g.date, reverse=True)
 
 
 # withheld deliveries ------------------------------------------------------------------------
@@ -244,14 +183,40 @@ def court_orders(hub: Hub) -> list[CourtOrderRow]:
 
 # the ledger ---------------------------------------------------------------------------------
 @dataclass
+class LastVerification:
+    at: datetime
+    by: str
+    ok: bool
+    summary: str
+
+
+@dataclass
 class LedgerStatus:
-    verdict: Verdict
+    last: LastVerification | None  # None until someone verifies
     checkpoints: list[LedgerCheckpoint]
 
 
 def ledger_status(hub: Hub, recent: int = 10) -> LedgerStatus:
-    verdict = verify(hub.engine, hub.chain, hub.signer.public_hex)
+    """The newest recorded verification (verifying a large ledger takes minutes: on request)."""
     with unit_of_work(hub.engine) as s:
+        event = s.exec(select(LedgerEntry).where(LedgerEntry.decision == ledger_events.VERIFIED)
+                       .order_by(LedgerEntry.seq.desc()).limit(1)).first()  # type: ignore[union-attr]
         cps = list(s.exec(select(LedgerCheckpoint)
                           .order_by(LedgerCheckpoint.id.desc()).limit(recent)).all())  # type: ignore[union-attr]
-    return LedgerStatus(verdict, cps)
+    last = None
+    if event is not None:
+        last = LastVerification(aware(event.recorded_at), event.discloser,
+                                event.field_path == "ok", event.reason)
+    return LedgerStatus(last, cps)
+
+
+def verify_and_record(hub: Hub, actor: str) -> Verdict:
+    """Verify the whole chain now, and record the verdict in the ledger it speaks of."""
+    verdict = verify(hub.engine, hub.chain, hub.signer.public_hex)
+    summary = (f"{verdict.entries} entries, {verdict.checkpoints} signed checkpoint(s)"
+               if verdict.ok else f"failed at seq {verdict.first_bad_seq} (id "
+               f"{verdict.first_bad_id}): {verdict.problem}")
+    ledger_events.record(hub.engine, hub.chain, site=hub.site.site,
+                         kind=ledger_events.VERIFIED, actor=actor,
+                         subject="ok" if verdict.ok else "failed", reason=summary)
+    return verdict

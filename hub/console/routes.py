@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from hub import ledger_events
+from hub.accounting import build_accounting
 from hub.api.deps import HubDep
 from hub.bootstrap import Hub
 from hub.broker import STEPS
@@ -170,15 +171,13 @@ def participant(request: Request, console: Viewer, participant_id: str) -> Respo
     except BadInput as exc:
         return render(request, "participant.html", 422, active=None, pid=participant_id,
                       problems=exc.problems, period=None, first=first or "", last=last or "",
-                      accounting=None, groups=[], agencies=hub.site.agencies, query="")
-    build = reports.accounting_builder()
+                      accounting=None, agencies=hub.site.agencies, query="")
     console.viewed(request, participant_id)
-    accounting = build(hub, participant_id, p.start, p.end).to_json() if build else None
-    groups = [] if build else reports.ledger_groups(hub, participant_id, p)
+    accounting = build_accounting(hub, participant_id, p.start, p.end).to_json()
     query = f"from={p.first_day.isoformat()}&to={p.last_day.isoformat()}"
     return render(request, "participant.html", active=None, pid=participant_id, problems=[],
                   period=p, first=p.first_day.isoformat(), last=p.last_day.isoformat(),
-                  accounting=accounting, groups=groups, agencies=hub.site.agencies,
+                  accounting=accounting, agencies=hub.site.agencies,
                   query=query)
 
 
@@ -188,12 +187,9 @@ def accounting_download(request: Request, console: Viewer, participant_id: str,
     hub = console.hub
     if fmt not in ("json", "csv", "fhir") or not lookup.exists(hub, participant_id):
         raise NotFound("no such accounting")
-    build = reports.accounting_builder()
-    if build is None:
-        raise NotFound("downloads need the hub's accounting module, which is not installed")
     p = reports.period(hub.site.timezone, request.query_params.get("from"),
                        request.query_params.get("to"), _today(hub))
-    report = build(hub, participant_id, p.start, p.end)
+    report = build_accounting(hub, participant_id, p.start, p.end)
     console.viewed(request, participant_id)
     name = f"accounting-{participant_id}-{p.first_day}-{p.last_day}"
     if fmt == "csv":
@@ -254,6 +250,14 @@ def ledger(request: Request, console: Viewer) -> Response:
     flash = f"Checkpoint {int(signed)} signed." if signed and signed.isdigit() else None
     return render(request, "ledger.html", active="ledger",
                   ledger=reports.ledger_status(console.hub), flash=flash)
+
+
+@router.post("/ledger/verify")
+def verify_now(console: Poster) -> Response:
+    verdict = reports.verify_and_record(console.hub, console.actor)
+    log.info("console verification", status="ok" if verdict.ok else "failed",
+             count=verdict.entries)
+    return RedirectResponse(f"{PREFIX}/ledger", status_code=303)
 
 
 @router.post("/ledger/checkpoint")

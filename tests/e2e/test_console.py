@@ -11,7 +11,6 @@ from playwright.sync_api import Page, expect
 from sqlmodel import select
 from structlog.testing import capture_logs
 
-from hub.console import reports
 from hub.db.session import unit_of_work
 from hub.db.tables import LedgerCheckpoint, LedgerEntry
 from hub.errors import Unauthenticated
@@ -97,21 +96,6 @@ def test_officer_finds_the_patient_by_case_and_by_name_and_reads_the_accounting(
         ("/console/search", pid), ("/console/search", found.participant_id), (page_of, pid),
         (f"{page_of}/accounting.csv", pid)]
     assert all(v.reason == "compliance console page view" for v in views)
-
-
-def test_accounting_page_falls_back_to_ledger_entries_without_the_accounting_module(
-    running: RunningHub, page: Page, officer: str, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Without hub.accounting the page lists the ledger rows of each delivery instead."""
-    case, pid = _case(running)
-    monkeypatch.setattr(reports, "accounting_builder", lambda: None)
-    page.goto(f"/console/participants/{pid}")
-    expect(page.get_by_text("full accounting report is not available")).to_be_visible()
-    main = page.get_by_role("main")
-    expect(main).to_contain_text(f"to {PROVIDER}, purpose TREAT, delivery delivered")
-    expect(main).to_contain_text(f"to {DA}, purpose LEAD-CHARGE-DECISION, delivery delivered")
-    text = main.inner_text()
-    assert all(r.field_path in text for r in running.hub.ledger.for_message(case))
 
 
 def test_withheld_status_update_is_listed_with_its_reason(
@@ -217,12 +201,15 @@ def test_post_without_the_csrf_token_is_refused(
 def test_ledger_page_shows_verified_signs_a_checkpoint_and_shows_a_failure(
     running: RunningHub, page: Page, officer: str,
 ) -> None:
-    """The ledger page shows the chain verified, signs a checkpoint, and names a forged one."""
+    """Verify on request shows the chain verified; a checkpoint is signed; a forged one is named."""
     _case(running)
     page.get_by_role("link", name="Ledger").click()
+    expect(page.get_by_role("status")).to_contain_text("has not been verified")
+    page.get_by_role("button", name="Verify now").click()
     expect(page.get_by_role("status")).to_contain_text("Ledger verified")
     page.get_by_role("button", name="Sign a checkpoint now").click()
     expect(page.locator(".flash")).to_contain_text("Checkpoint 1 signed")
+    page.get_by_role("button", name="Verify now").click()
     expect(page.locator(".ok")).to_contain_text("1 signed checkpoint(s)")
     expect(page.get_by_role("table", name="Recent checkpoints")).to_contain_text("on-demand")
     assert _checkpoints(running) == 1
@@ -230,7 +217,7 @@ def test_ledger_page_shows_verified_signs_a_checkpoint_and_shows_a_failure(
     with unit_of_work(running.hub.engine) as s:  # a checkpoint the hub's key never signed
         s.add(LedgerCheckpoint(upto_seq=1, head_hash="0" * 64, reason="on-demand",
                                public_key=running.hub.signer.public_hex, signature="00" * 64))
-    page.reload()
+    page.get_by_role("button", name="Verify now").click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("LEDGER VERIFICATION FAILED")
     expect(alert).to_contain_text("no valid signature")
