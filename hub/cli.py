@@ -331,3 +331,20 @@ def officer_add(
         typer.echo(f"note: {agency!r} is a {kind.value} agency; only compliance agencies' "
                    "officers may sign in to the console", err=True)
     typer.echo(f"username={officer.username}\npassword={password}")
+
+
+@officer_app.command("disable")
+def officer_disable(
+    username: Annotated[str, typer.Argument(help="the account to disable")],
+) -> None:
+    """Stop an account: it cannot sign in, and its open sessions end at their next request."""
+    from hub.console.officers import Officers
+
+    hub = bootstrap(_settings(), declare=False)
+    try:
+        Officers(hub.engine, hub.site).disable(username)
+    except HubError as exc:
+        _fail(exc)
+    finally:
+        hub.close()
+    typer.echo(f"officer {username} disabled")

@@ -18,7 +18,7 @@ from sqlmodel import select
 from hub.auth import _check_secret, _hash_secret
 from hub.db.session import unit_of_work
 from hub.db.tables import Officer
-from hub.errors import BadInput, Conflict, Forbidden, Problem, Unauthenticated
+from hub.errors import BadInput, Conflict, Forbidden, NotFound, Problem, Unauthenticated
 from hub.site import AgencyKind, Site
 
 USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-@")
@@ -85,6 +85,16 @@ class Officers:
         except IntegrityError:
             raise Conflict(f"an officer named {username!r} already exists") from None
         return _signed_in(row), password
+
+    def disable(self, username: str) -> None:
+        """The account can no longer sign in, and its open sessions end at their next request."""
+        with unit_of_work(self._engine) as s:
+            row = s.exec(select(Officer).where(Officer.username == username.strip().lower(),
+                                               Officer.site == self._site.site)).first()
+            if row is None:
+                raise NotFound(f"no officer named {username!r} at this site")
+            row.disabled = True
+            s.add(row)
 
     def authenticate(self, username: str, password: str) -> SignedIn:
         """The officer these credentials name, if they may use the console."""
