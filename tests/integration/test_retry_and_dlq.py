@@ -24,9 +24,10 @@ def test_endpoint_down_retries_with_growing_delay_then_parks_then_replay_deliver
     times = ehr.state.attempt_times
     assert len(times) == settings.max_attempts == 4
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert gaps == sorted(gaps), f"delays should grow: {gaps}"
+    # each retry waited at least its own, growing, delay (scheduling may add to any of them)
+    assert settings.retry_delays_ms == sorted(settings.retry_delays_ms)
     for gap, delay_ms in zip(gaps, settings.retry_delays_ms, strict=True):
-        assert gap >= delay_ms / 1000 * 0.9
+        assert gap >= delay_ms / 1000 * 0.9, f"retried after {gap:.3f} s, before {delay_ms} ms"
     assert ehr.state.accepted == []
     da_status = next(d for d in running.hub.store.deliveries_of(message_id) if d.recipient == "da")
     assert da_status.status == "delivered"  # one recipient down does not hold up the others
