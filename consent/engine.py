@@ -11,7 +11,6 @@ reason, so a compliance officer can see why.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 
 from consent.decisions import Decision, DisclosureContext
 from consent.model import MONITORING_CLASSES, TPO_PURPOSES, Consent, ConsentKind
@@ -161,7 +160,3 @@ def decide(consents: Sequence[Consent], ctx: DisclosureContext,
         out.append(by_class[f.data_class])
     return out
 
-
-def active_at(consents: Sequence[Consent], at: datetime) -> list[Consent]:
-    """The consents in force at an instant (for reports and the compliance console)."""
-    return [c for c in consents if c.valid_from <= at and (c.ends() is None or at < c.ends())]

@@ -52,7 +52,3 @@ class Consent:
     def reference(self) -> str:
         return f"Consent/{self.id}/_history/{self.version}"
 
-    def ends(self) -> datetime | None:
-        """When it stops covering anything: its end date, its end event, or its revocation."""
-        times = [t for t in (self.valid_until, self.ended_at, self.revoked_at) if t is not None]
-        return min(times) if times else None

@@ -240,12 +240,13 @@ class Registry:
         now = utcnow()
         explicit_time = at
         at = at or now
-        current = self._consent(row, self._events(row.participant_id))
+        events = self._events(row.participant_id)
+        current = self._consent(row, events)
         if current.revocable_after and at < current.revocable_after:
             raise Conflict(f"§2.35: Consent/{consent_id} cannot be revoked before "
                            f"{current.revocable_after.isoformat()}")
         if current.revocable_after_event == FINAL_DISPOSITION and \
-                FINAL_DISPOSITION not in self._events(row.participant_id):
+                FINAL_DISPOSITION not in events:
             raise Conflict(f"§2.35: Consent/{consent_id} cannot be revoked before the final "
                            "disposition of the charges, which the DA has not reported")
         if at < now - timedelta(days=366) or at > now + timedelta(minutes=5):

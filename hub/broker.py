@@ -224,16 +224,14 @@ class Consumer:
     def ack(self, msg: Delivered) -> None:
         self.channel.raw.basic_ack(msg.delivery_tag)
 
-    def run(self, handle: Callable[[Delivered], None], idle: Callable[[], None] | None = None) -> None:
+    def run(self, handle: Callable[[Delivered], None]) -> None:
         ch = self.channel.raw
         ch.basic_qos(prefetch_count=self._prefetch)
         try:
             for method, props, body in ch.consume(self._queue, inactivity_timeout=0.5):
                 if self._stop.is_set():
                     break
-                if method is None:
-                    if idle:
-                        idle()
+                if method is None:  # inactivity tick: lets stop() take effect
                     continue
                 handle(
                     Delivered(

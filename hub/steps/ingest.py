@@ -28,18 +28,20 @@ class IngestStep:
         body: dict[str, Any] = job.body["body"]
         if message_type == MessageType.DIVERSION_NOTICE:
             case_ref, participant_id = message_id, self._participant(body["person"])
+            referring = job.body["sender"]
         else:
             case_ref = body["case_ref"]
             case = self._store.case(self._site, case_ref)
             if case is None:
                 raise PermanentError("case_ref names no known diversion notice")
-            participant_id = case.participant_id
+            participant_id, referring = case.participant_id, case.sender
         self._store.set_participant(message_id, case_ref, participant_id)
         if (message_type == MessageType.CHARGE_HOLD and participant_id
                 and body["status"] == HoldStatus.FINAL_DISPOSITION):
             self._registry.record_event(participant_id, case_ref, FINAL_DISPOSITION,
                                         datetime.fromisoformat(body["decided_at"]), message_id)
-        return [Next("route", {**job.body, "case_ref": case_ref, "participant_id": participant_id})]
+        return [Next("route", {**job.body, "case_ref": case_ref, "participant_id": participant_id,
+                               "referring_agency": referring})]
 
     def _participant(self, person: dict[str, Any]) -> str:
         state_id = person.get("state_id")

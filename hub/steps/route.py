@@ -39,10 +39,7 @@ class RouteStep:
         b = job.body
         origin = MessageType(b["type"])
         body: dict[str, Any] = b["body"]
-        referring = b["sender"]
-        if origin != MessageType.DIVERSION_NOTICE:
-            case = self._store.case(self._site.site, b["case_ref"])
-            referring = case.sender if case else ""
+        referring = b["referring_agency"]  # looked up once, by the ingest step
         rows: list[Delivery] = []
         nexts: list[Next] = []
         for target in self._site.routes_for(origin, body.get("pathway")):
