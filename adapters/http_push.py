@@ -6,7 +6,7 @@ import httpx
 import orjson
 
 from adapters.outbound import Rendered
-from hub.errors import PermanentError, TransientError
+from hub.errors import PermanentError, Reached, TransientError
 
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
@@ -27,15 +27,22 @@ class Pusher:
                     "X-Hub-Message-Id": message_id,
                 },
             )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(f"recipient endpoint unreachable ({type(exc).__name__})",
+                                 Reached.NOT_SENT) from None
         except httpx.TimeoutException:
-            raise TransientError("recipient endpoint timed out") from None
+            raise TransientError("recipient endpoint timed out", Reached.TIMED_OUT) from None
         except httpx.TransportError as exc:
-            raise TransientError(f"recipient endpoint unreachable ({type(exc).__name__})") from None
+            # The request may have been written before the connection broke: count it as sent.
+            raise TransientError(f"recipient endpoint gave no answer ({type(exc).__name__})",
+                                 Reached.NO_ANSWER) from None
         if resp.is_success:
             return resp.status_code
         if resp.status_code in RETRYABLE_STATUS or resp.status_code >= 500:
-            raise TransientError(f"recipient answered HTTP {resp.status_code}")
-        raise PermanentError(f"recipient refused the delivery with HTTP {resp.status_code}")
+            raise TransientError(f"recipient answered HTTP {resp.status_code}",
+                                 Reached.ERROR_ANSWER)
+        raise PermanentError(f"recipient refused the delivery with HTTP {resp.status_code}",
+                             Reached.REFUSED)
 
     def close(self) -> None:
         self._client.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from hub.classification import FieldValue
@@ -28,6 +29,15 @@ class DisclosureContext:
     at: datetime
 
 
+class BasisKind(StrEnum):
+    """What kind of authority a decision rests on; the accounting names it in words."""
+
+    CONSENT = "consent"  # a written consent (42 CFR 2.31, 2.33(b), 2.35)
+    COURT_ORDER = "court-order"  # an authorising court order (42 CFR Part 2 Subpart E)
+    LEAD_AGREEMENT = "lead-agreement"  # not a Part 2 record: the site's interagency agreement
+    NONE = "none"  # nothing authorises it: the field is withheld
+
+
 @dataclass(frozen=True)
 class Decision:
     permit: bool
@@ -35,6 +45,7 @@ class Decision:
     legal_basis: str
     consent_ref: str | None = None
     scope: str = ""  # for a permit under a consent: what that consent allows, in words
+    basis_kind: BasisKind = BasisKind.NONE
 
 
 class DisclosurePolicy(Protocol):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from consent.decisions import Decision, DisclosureContext
+from consent.decisions import BasisKind, Decision, DisclosureContext
 from consent.model import MONITORING_CLASSES, TPO_PURPOSES, Consent, ConsentKind
 from hub.classification import DataClass, FieldValue
 
@@ -31,7 +31,8 @@ COUNSELING_NOTES = Decision(False, "R7: counselling notes never go to police or 
 CLINICAL_TO_JUSTICE = Decision(False, "R5/R6: treatment and clinical detail never go to police "
                                "or the DA, whatever a consent says", "none (42 CFR 2.12(d), 2.35)")
 NOT_PART2 = Decision(True, "criminal-justice information routed under the site's LEAD "
-                     "interagency agreement", "LEAD interagency agreement (not a Part 2 record)")
+                     "interagency agreement", "LEAD interagency agreement (not a Part 2 record)",
+                     basis_kind=BasisKind.LEAD_AGREEMENT)
 
 Check = Callable[[Consent, DisclosureContext, DataClass], str | None]
 
@@ -142,7 +143,9 @@ def decide_field(consents: Sequence[Consent], ctx: DisclosureContext, cls: DataC
         passed, reason = _evaluate(c, ctx, cls)
         if reason is None:
             return Decision(True, f"permitted by {c.reference} ({c.kind})", LEGAL_BASIS[c.kind],
-                            c.reference, scope_of(c))
+                            c.reference, scope_of(c),
+                            BasisKind.COURT_ORDER if c.kind == ConsentKind.COURT_ORDER
+                            else BasisKind.CONSENT)
         if best is None or passed > best[0]:
             best = (passed, reason)
     assert best is not None

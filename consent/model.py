@@ -50,5 +50,7 @@ class Consent:
 
     @property
     def reference(self) -> str:
-        return f"Consent/{self.id}/_history/{self.version}"
+        """A court order is never presented as a Consent: it has a reference of its own."""
+        kind = "CourtOrder" if self.kind == ConsentKind.COURT_ORDER else "Consent"
+        return f"{kind}/{self.id}/_history/{self.version}"
 

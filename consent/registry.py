@@ -7,6 +7,7 @@ version of each consent at the moment of disclosure.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,26 @@ from hub.db.tables import CaseEvent, ConsentVersion, Participant, utcnow
 from hub.errors import BadInput, Conflict, NotFound, Problem
 from hub.ledger_chain import Chain
 from hub.site import Site
+
+
+@dataclass(frozen=True)
+class CourtOrderRecord:
+    id: str
+    version: int
+    participant_id: str
+    status: str
+    recorded_at: datetime
+    recorded_by: str
+    order: dict[str, Any]  # as entered: case, court, docket, period, parties, classes
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A consent's or court order's kind, and for a court order its court and docket."""
+
+    kind: ConsentKind
+    court: str = ""
+    docket: str = ""
 
 
 @dataclass(frozen=True)
@@ -160,15 +181,23 @@ class Registry:
                            participant, by)
 
     # reading --------------------------------------------------------------------------------
-    def _current_row(self, consent_id: str) -> ConsentVersion:
+    def _versions(self, consent_id: str, court_order: bool) -> Any:
+        """Versions of one consent (or, with court_order, one court order) at this site.
+
+        The two share a table but never an address: a court order is not a FHIR Consent.
+        """
+        kind = ConsentVersion.kind == ConsentKind.COURT_ORDER.value
+        return select(ConsentVersion).where(
+            ConsentVersion.consent_id == consent_id, ConsentVersion.site == self._site.site,
+            kind if court_order else ~kind)  # type: ignore[operator]
+
+    def _current_row(self, consent_id: str, court_order: bool = False) -> ConsentVersion:
         with unit_of_work(self._engine) as s:
-            row = s.exec(select(ConsentVersion)
-                         .where(ConsentVersion.consent_id == consent_id,
-                                ConsentVersion.site == self._site.site)
-                         .order_by(ConsentVersion.version.desc())  # type: ignore[attr-defined]
-                         ).first()
+            row: ConsentVersion | None = s.exec(self._versions(consent_id, court_order).order_by(
+                ConsentVersion.version.desc())).first()  # type: ignore[attr-defined]
         if row is None:
-            raise NotFound(f"no Consent/{consent_id}")
+            raise NotFound(f"no court order {consent_id}" if court_order
+                           else f"no Consent/{consent_id}")
         return row
 
     def read(self, consent_id: str, version: int | None = None) -> dict[str, Any]:
@@ -176,22 +205,44 @@ class Registry:
             row = self._current_row(consent_id)
         else:
             with unit_of_work(self._engine) as s:
-                row = s.exec(select(ConsentVersion).where(
-                    ConsentVersion.consent_id == consent_id, ConsentVersion.version == version,
-                    ConsentVersion.site == self._site.site)).first()
+                row = s.exec(self._versions(consent_id, False)
+                             .where(ConsentVersion.version == version)).first()
             if row is None:
                 raise NotFound(f"no Consent/{consent_id}/_history/{version}")
         return orjson.loads(self._sealer.open(row.resource))  # type: ignore[no-any-return]
 
     def history(self, consent_id: str) -> list[dict[str, Any]]:
         with unit_of_work(self._engine) as s:
-            rows = s.exec(select(ConsentVersion)
-                          .where(ConsentVersion.consent_id == consent_id,
-                                 ConsentVersion.site == self._site.site)
-                          .order_by(ConsentVersion.version.desc())).all()  # type: ignore[attr-defined]
+            rows = s.exec(self._versions(consent_id, False).order_by(
+                ConsentVersion.version.desc())).all()  # type: ignore[attr-defined]
         if not rows:
             raise NotFound(f"no Consent/{consent_id}")
         return [orjson.loads(self._sealer.open(r.resource)) for r in rows]
+
+    def court_order(self, order_id: str) -> CourtOrderRecord:
+        """A court order as entered, with who entered it and when (compliance officers only)."""
+        row = self._current_row(order_id, court_order=True)
+        return CourtOrderRecord(row.consent_id, row.version, row.participant_id, row.status,
+                                aware(row.recorded_at), row.recorded_by,
+                                orjson.loads(self._sealer.open(row.resource)))
+
+    def authorities(self, ids: Iterable[str]) -> dict[str, Authority]:
+        """What each consent or court order id is, for naming it in an accounting."""
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        with unit_of_work(self._engine) as s:
+            rows = s.exec(select(ConsentVersion).where(
+                ConsentVersion.consent_id.in_(wanted),  # type: ignore[attr-defined]
+                ConsentVersion.site == self._site.site)
+                .order_by(ConsentVersion.version)).all()  # type: ignore[arg-type]
+        out: dict[str, Authority] = {}
+        for r in rows:  # the newest version of each wins
+            order = (orjson.loads(self._sealer.open(r.resource))
+                     if r.kind == ConsentKind.COURT_ORDER.value else {})
+            out[r.consent_id] = Authority(ConsentKind(r.kind), str(order.get("court", "")),
+                                          str(order.get("docket", "")))
+        return out
 
     def consents_for(self, participant_id: str) -> list[Consent]:
         """The newest version of each consent and court order for a participant."""

@@ -7,7 +7,18 @@ sender's to fix; denials are authorisation or consent decisions, never retried.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class Reached(StrEnum):
+    """What became of a push's bytes, as far as the hub can tell (the accounting reports it)."""
+
+    NOT_SENT = "not-sent"  # no connection was made: nothing left the hub
+    REFUSED = "refused"  # the partner received it and answered 4xx
+    ERROR_ANSWER = "error-answer"  # the partner received it and answered 5xx (or 408, 429)
+    TIMED_OUT = "timed-out"  # sent, and no answer came in time
+    NO_ANSWER = "no-answer"  # sent, and the connection broke before an answer
 
 
 class HubError(Exception):
@@ -17,9 +28,17 @@ class HubError(Exception):
 class TransientError(HubError):
     """Worth retrying: a partner or service is down or slow."""
 
+    def __init__(self, message: str, reached: Reached | None = None) -> None:
+        super().__init__(message)
+        self.reached = reached
+
 
 class PermanentError(HubError):
     """Retrying will not help: park the message for a person to look at."""
+
+    def __init__(self, message: str, reached: Reached | None = None) -> None:
+        super().__init__(message)
+        self.reached = reached
 
 
 @dataclass

@@ -63,6 +63,7 @@ def entries_for(
                 legal_basis=(decision.consent_ref or decision.legal_basis)[:120],
                 mapping_version=mapping_version,
                 notice=notice if outcome == DISCLOSED else None,
+                basis_kind=decision.basis_kind.value,
             )
         )
     return rows

@@ -25,12 +25,18 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from hub.db.session import unit_of_work
-from hub.db.tables import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerPurgePermit, utcnow
+from hub.db.tables import (LedgerCheckpoint, LedgerContentEpoch, LedgerEntry, LedgerHead,
+                           LedgerPurgePermit, utcnow)
 
 GENESIS = "0" * 64
-CONTENT = ("seq", "recorded_at", "site", "message_id", "delivery_id", "attempt", "participant_id",
-           "discloser", "recipient", "purpose", "message_type", "field_path", "data_class",
-           "value_hmac", "decision", "reason", "legal_basis", "mapping_version", "notice")
+# What a link covers. Version 2 added the kind of legal basis; links written before it cover
+# version 1 (`ledger_content_epoch` says from which seq each version applies).
+CONTENT_V1 = ("seq", "recorded_at", "site", "message_id", "delivery_id", "attempt",
+              "participant_id", "discloser", "recipient", "purpose", "message_type",
+              "field_path", "data_class", "value_hmac", "decision", "reason", "legal_basis",
+              "mapping_version", "notice")
+CONTENT = (*CONTENT_V1, "basis_kind")
+CONTENT_VERSION = 2
 
 
 def _utc(dt: datetime) -> str:
@@ -133,6 +139,11 @@ def verify(engine: Engine, chain: Chain, public_hex: str,
     by_seq = {}
     for cp in checkpoints:
         by_seq.setdefault(cp.upto_seq, []).append(cp)
+    with unit_of_work(engine) as s:
+        epochs = {e.from_seq: e.version for e in s.exec(select(LedgerContentEpoch)).all()}
+    # the seq from which links cover the current content; before it, version 1
+    current_from = min((f for f, v in epochs.items() if v == CONTENT_VERSION), default=1)
+    n_v1 = len(CONTENT_V1)
     purged_before = 0
     prev, expected, count = GENESIS, None, 0
     columns = [getattr(LedgerEntry, c) for c in (*CONTENT, "id", "prev_hash", "entry_hash")]
@@ -164,7 +175,8 @@ def verify(engine: Engine, chain: Chain, public_hex: str,
                 return Verdict(False, count, len(checkpoints), seq, entry_id,
                                f"entry seq {seq} (id {entry_id}) does not follow the "
                                "entry before it: inserted, deleted or reordered")
-            if chain.link_values(prev, row[:n]) != entry_hash:
+            if chain.link_values(prev, row[:n] if seq >= current_from else row[:n_v1]) \
+                    != entry_hash:
                 return Verdict(False, count, len(checkpoints), seq, entry_id,
                                f"entry seq {seq} (id {entry_id}) was altered after it "
                                "was written")

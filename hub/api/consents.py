@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from consent.fhir_consent import parse_consent
+from hub import ledger_events
 from hub.api.deps import CurrentClient, HubDep
 from hub.api.problems import FHIR_JSON
 from hub.auth import Principal
@@ -133,5 +134,27 @@ async def court_order(order: CourtOrder, hub: HubDep, client: CurrentClient) -> 
     reg = await run_in_threadpool(hub.registry.add_court_order, order.model_dump(mode="json"),
                                   client.client_id)
     return {"id": reg.consent_id, "version": reg.version,
-            "reference": f"Consent/{reg.consent_id}/_history/{reg.version}"}
+            "reference": f"CourtOrder/{reg.consent_id}/_history/{reg.version}",
+            "url": f"/v1/court-orders/{reg.consent_id}"}
+
+
+@router.get("/v1/court-orders/{order_id}", tags=["consent"],
+            summary="A court order on file, as entered (compliance officers)")
+async def read_court_order(order_id: str, hub: HubDep, client: CurrentClient) -> dict[str, Any]:
+    if not client.scopes & {"audit.read", "court-order.write"}:
+        raise Forbidden("reading a court order needs the 'audit.read' or 'court-order.write' scope")
+    if hub.site.agencies[client.agency].kind != AgencyKind.COMPLIANCE:
+        raise Forbidden("court orders are read by compliance officers")
+    found = await run_in_threadpool(hub.registry.court_order, order_id)
+    # The order names a case, so reading it is a view of participant information.
+    await run_in_threadpool(
+        lambda: ledger_events.record(
+            hub.engine, hub.chain, site=hub.site.site, kind=ledger_events.VIEWED,
+            actor=f"api:{client.client_id}", subject=f"court order {order_id}",
+            reason="court order read", participant_id=found.participant_id))
+    order = {k: v for k, v in found.order.items() if k != "resourceType"}
+    return {"id": found.id, "version": found.version, "kind": "court-order",
+            "reference": f"CourtOrder/{found.id}/_history/{found.version}",
+            "status": found.status, "recorded_at": found.recorded_at.isoformat(),
+            "recorded_by": found.recorded_by, **order}
 

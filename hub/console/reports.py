@@ -157,12 +157,13 @@ class CourtOrderRow:
     classes: list[str]
 
 
-def court_orders(hub: Hub) -> list[CourtOrderRow]:
-    """The newest version of every court order at the site, newest first."""
+def court_orders(hub: Hub, order_id: str | None = None) -> list[CourtOrderRow]:
+    """The newest version of every court order at the site (or of one), newest first."""
     with unit_of_work(hub.engine) as s:
         newest = (select(ConsentVersion.consent_id, func.max(ConsentVersion.version).label("v"))
                   .where(ConsentVersion.site == hub.site.site,
-                         ConsentVersion.kind == ConsentKind.COURT_ORDER.value)
+                         ConsentVersion.kind == ConsentKind.COURT_ORDER.value,
+                         *([ConsentVersion.consent_id == order_id] if order_id else []))
                   .group_by(ConsentVersion.consent_id).subquery())
         rows = s.exec(select(ConsentVersion).join(
             newest, (ConsentVersion.consent_id == newest.c.consent_id)  # type: ignore[arg-type]

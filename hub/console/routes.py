@@ -43,7 +43,7 @@ from hub.dlq import replay
 from hub.errors import BadInput, Forbidden, NotFound, Problem, Unauthenticated
 from hub.ledger_chain import make_checkpoint
 
-ENTERED = re.compile(r"Consent/[0-9a-f-]{36}/_history/[0-9]+")
+ENTERED = re.compile(r"CourtOrder/[0-9a-f-]{36}/_history/[0-9]+")
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 
 
@@ -295,6 +295,16 @@ def court_orders(request: Request, console: Viewer) -> Response:
     return _court_orders_page(request, console, flash=flash)
 
 
+@router.get("/court-orders/{order_id}")
+def court_order(request: Request, console: Viewer, order_id: str) -> Response:
+    """One court order, where an accounting's legal basis links to."""
+    found = reports.court_orders(console.hub, order_id)
+    if not found:
+        raise NotFound("no court order with this id at this site")
+    console.viewed(request, found[0].participant_id)
+    return render(request, "court_order.html", active="court-orders", order=found[0])
+
+
 @router.post("/court-orders")
 def enter_court_order(request: Request, console: Poster) -> Response:
     assert console.form is not None
@@ -305,6 +315,6 @@ def enter_court_order(request: Request, console: Poster) -> Response:
     except BadInput as exc:
         return _court_orders_page(request, console, 422, values, exc.problems)
     log.info("console court order entered", count=1)
-    ref = f"Consent/{reg.consent_id}/_history/{reg.version}"
+    ref = f"CourtOrder/{reg.consent_id}/_history/{reg.version}"
     return RedirectResponse(f"{PREFIX}/court-orders?entered={quote(ref, safe='')}",
                             status_code=303)

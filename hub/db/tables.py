@@ -111,9 +111,20 @@ class LedgerEntry(SQLModel, table=True):
     value_hmac: str = Field(max_length=64)
     decision: str = Field(max_length=16)  # disclosed | withheld
     reason: str = Field(max_length=300)
-    legal_basis: str = Field(max_length=120)
+    legal_basis: str = Field(max_length=120)  # the consent or court order's reference, or why
     mapping_version: str = Field(max_length=32)
     notice: str | None = Field(default=None, max_length=32)  # which 2.32 statement went along
+    # consent | court-order | lead-agreement | none; None on rows that are not field decisions
+    basis_kind: str | None = Field(default=None, max_length=16)
+
+
+class LedgerContentEpoch(SQLModel, table=True):
+    """From which seq on the chain's links cover which content (a column added later is
+    covered from the migration that added it; older links keep the content they had)."""
+
+    __tablename__ = "ledger_content_epoch"
+    from_seq: int = Field(primary_key=True)
+    version: int
 
 
 class LedgerHead(SQLModel, table=True):

@@ -23,7 +23,7 @@ from hub.classification import Catalogue, FieldValue
 from hub.crypto import Hasher
 from hub.db.store import Store
 from hub.db.tables import utcnow
-from hub.errors import Busy, PermanentError, TransientError
+from hub.errors import Busy, PermanentError, Reached, TransientError
 from hub import ledger_events
 from hub.inbox import Inbox
 from hub.ledger import SHORT_NOTICE, entries_for
@@ -174,12 +174,15 @@ class DeliverStep:
             return fhir_ehr.render(form.value, body, meta, validate=self._validate_fhir)
         return json_partner.render(form.value, body, meta)
 
-    def _record_failure(self, job: Job, did: str, message_id: str, error: str,
-                        parked: bool) -> None:
+    def _record_failure(self, job: Job, did: str, message_id: str,
+                        exc: TransientError | PermanentError, parked: bool) -> None:
+        # What became of the bytes is the subject: the accounting lists every attempt that
+        # may have reached the partner, whatever it answered. Unknown counts as sent.
+        reached = exc.reached or Reached.NO_ANSWER
         ledger_events.record(
             self._store.engine, self._store.chain, site=self._site.site,
-            kind=ledger_events.ATTEMPT_FAILED, actor="hub", subject="delivery",
-            reason=f"{error}; {'parked' if parked else 'will retry'}",
+            kind=ledger_events.ATTEMPT_FAILED, actor="hub", subject=reached.value,
+            reason=f"{exc}; {'parked' if parked else 'will retry'}",
             participant_id=job.body.get("participant_id"), message_id=message_id,
             delivery_id=did, attempt=job.attempt + 1, recipient=job.body["recipient"])
 
@@ -189,7 +192,7 @@ class DeliverStep:
         except (TransientError, PermanentError) as exc:
             parked = job.final_attempt or isinstance(exc, PermanentError)
             self._store.finish(did, "parked" if parked else "pending", str(exc))
-            self._record_failure(job, did, message_id, str(exc), parked)
+            self._record_failure(job, did, message_id, exc, parked)
             raise
         self._store.finish(did, "delivered")
         log.debug("recipient accepted", http_status=status)

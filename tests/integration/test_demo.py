@@ -51,7 +51,9 @@ def test_accounting_for_the_demo_patient_lists_every_disclosure_in_three_formats
     monitoring = groups[("da", "LEAD-CJ-MONITORING")]
     assert [f["path"] for f in monitoring["fields"]] == ["case_ref", "status", "occurred_at"]
     assert monitoring["withheld_fields"][0]["path"] == "plan_summary"
-    assert monitoring["legal_basis"][0].startswith("Consent/")
+    assert monitoring["legal_basis"][0]["reference"].startswith("Consent/")
+    assert monitoring["legal_basis"][0]["kind"] == "consent"
+    assert monitoring["outcome"] == "accepted"
     assert monitoring["notice"] == "2.32(a)(2) short"
     assert groups[("da", "LEAD-CHARGE-DECISION")]["recipient"]["address"] == \
         "327 Sandoval St, Santa Fe, NM 87501"

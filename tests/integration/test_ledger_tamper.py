@@ -58,6 +58,10 @@ def test_database_refuses_update_and_delete(ledger: RunningHub) -> None:
 TAMPERING: list[tuple[str, list[str], int, str]] = [
     ("edit a field", ["UPDATE ledger_entry SET recipient = 'someone-else' WHERE seq = 5"],
      5, "altered"),
+    ("relabel a legal basis", ["UPDATE ledger_entry SET basis_kind = 'court-order' "
+                               "WHERE seq = 5"], 5, "altered"),
+    ("move the content epoch", ["UPDATE ledger_content_epoch SET from_seq = from_seq + 1000"],
+     1, "altered"),
     ("delete a row", ["DELETE FROM ledger_entry WHERE seq = 7"], 7, "missing"),
     ("insert a row", [
         "UPDATE ledger_entry SET seq = -(seq + 1) WHERE seq >= 4",
