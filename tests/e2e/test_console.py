@@ -263,3 +263,35 @@ def test_court_order_form_names_its_problems_then_enters_the_order(
 
 def _local(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M")
+
+
+def test_accounting_names_a_court_order_and_links_to_the_order(
+    running: RunningHub, page: Page, officer: str,
+) -> None:
+    """A court-ordered disclosure reads "court order" with its docket, linked to the order's page."""
+    case, pid = _case(running)
+    now = datetime.now(ZoneInfo(running.hub.site.timezone))
+    token = running.token("compliance", {"court-order.write"})
+    r = running.http.post("/v1/court-orders", headers={"Authorization": f"Bearer {token}"}, json={
+        "case_ref": case, "court": "First Judicial District Court", "docket": "D-101-CR-2026-9",
+        "issued_at": (now - timedelta(minutes=1)).isoformat(),
+        "valid_until": (now + timedelta(days=30)).isoformat(), "disclosers": ["provider"],
+        "recipients": ["sfpd"], "purposes": ["LEAD-CJ-MONITORING"],
+        "classes": ["referral", "engagement"], "entered_by": "Officer Test",
+        "order_document_url": "https://court.example/orders/9.pdf"})
+    assert r.status_code == 201, r.text
+    order_id = r.json()["id"]
+    message_id = running.submit("provider", "referral-status", status(case))
+    wait_for("status settled", lambda: running.settled(message_id, 2))
+
+    page.goto(f"/console/participants/{pid}")
+    disclosures = page.get_by_role("table", name="Disclosures")
+    expect(disclosures).to_contain_text("court order (42 CFR Part 2 Subpart E)")
+    expect(disclosures).to_contain_text("D-101-CR-2026-9")
+    page.get_by_role("link", name=f"CourtOrder/{order_id}/_history/1").click()
+    expect(page).to_have_url(re.compile(f"/console/court-orders/{order_id}$"))
+    expect(page.locator("dl.order")).to_contain_text("First Judicial District Court")
+    expect(page.locator("dl.order")).to_contain_text("D-101-CR-2026-9")
+    views = [v for v in _events(running, "viewed", f"console:{officer}")
+             if v.field_path == f"/console/court-orders/{order_id}"]
+    assert len(views) == 1 and views[0].participant_id == pid
