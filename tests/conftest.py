@@ -18,18 +18,9 @@ from hub.settings import Settings
 from tests.harness import RunningHub
 from tests.services import Services, start_services
 
-def _shared_folder() -> Path:
-    """`shared/` beside the project (or HUB_SHARED_DIR): specs and published sample instances."""
-    if os.environ.get("HUB_SHARED_DIR"):
-        return Path(os.environ["HUB_SHARED_DIR"])
-    project = Path(__file__).resolve().parent.parent
-    for folder in (project.parent, *project.parent.parents):
-        if (folder / "shared" / "samples").is_dir():
-            return folder / "shared"
-    return project.parent / "shared"
-
-
-SHARED = _shared_folder()
+# tests/conformance/ runs published sample instances (not kept in this repository) through
+# the hub. It is collected only when HUB_SAMPLES_DIR says where they are; see its conftest.
+collect_ignore = [] if os.environ.get("HUB_SAMPLES_DIR") else ["conformance"]
 
 
 @pytest.fixture(scope="session")
@@ -38,14 +29,6 @@ def services() -> Iterator[Services]:
     yield found
     for container in containers:
         container.stop()  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="session")
-def samples() -> Path:
-    path = SHARED / "samples"
-    assert path.is_dir(), (f"sample instances expected at {path} (the shared folder beside the "
-                           "project); set HUB_SHARED_DIR to where it is")
-    return path
 
 
 def pg_database(admin_url: str) -> Iterator[str]:

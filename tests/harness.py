@@ -23,6 +23,10 @@ from hub.partners import PartnerServer
 from hub.service import WorkerThread, start_workers, stop_workers
 from hub.settings import Settings
 
+EXAMPLES = PROJECT_ROOT / "examples"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CASE_PLACEHOLDER = "CASE_ID"
+
 AGENCY_SCOPES = {
     "sfpd": {"diversion.write", "inbox.read"},
     "outreach": {"diversion.write", "inbox.read"},
@@ -55,6 +59,12 @@ def notice(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def example(name: str, case_ref: str | None = None) -> bytes:
+    """A document from examples/, its CASE_ID placeholder replaced by `case_ref` when given."""
+    raw = (EXAMPLES / name).read_bytes()
+    return raw.replace(CASE_PLACEHOLDER.encode(), case_ref.encode()) if case_ref else raw
 
 
 def hold(case_ref: str, **overrides: Any) -> dict[str, Any]:
@@ -125,6 +135,20 @@ class RunningHub:
         r = self.post(agency, kind, body, key=key)
         assert r.status_code == 202, r.text
         return str(r.json()["message_id"])
+
+    def post_niem(self, body: bytes, query: str = "", agency: str = "sfpd") -> httpx.Response:
+        """A NIEM XML diversion notice, as a police records system sends it."""
+        return self.http.post(
+            f"/v1/agencies/{agency}/diversion-notices{query}", content=body,
+            headers={"Content-Type": "application/xml",
+                     "Authorization": f"Bearer {self.token(agency)}"})
+
+    def post_task(self, body: bytes, content_type: str,
+                  token: str | None = None) -> httpx.Response:
+        """A FHIR Task update, as a provider's EHR sends it."""
+        return self.http.post("/fhir/Task", content=body, headers={
+            "Content-Type": content_type,
+            "Authorization": f"Bearer {token or self.token('provider')}"})
 
     def settled(self, message_id: str, expected: int) -> bool:
         ds = self.hub.store.deliveries_of(message_id)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
-from consent.fhir_consent import consent_resource
+from consent.fhir_consent import REVOCATION_STATEMENT, consent_resource
 from consent.model import ConsentKind
-from tests.harness import RunningHub, hold, notice, status, wait_for
+from tests.harness import FIXTURES, RunningHub, hold, notice, status, wait_for
 
 NOW = datetime.now(timezone.utc)
 
@@ -230,22 +229,50 @@ def test_fhir_payloads_carry_ds4p_labels(running: RunningHub) -> None:
         assert {s["code"] for s in entry["resource"]["meta"]["security"]} == codes
 
 
-def test_published_consent_samples_are_read_and_refused_with_what_2_31_needs(
-    running: RunningHub, samples: Path,
-) -> None:
-    """Each published Consent (JSON or XML) gets a 422 OperationOutcome, never a crash."""
-    files = sorted((samples / "fhir").glob("consent-*"))
-    assert len(files) == 7
+# Consents written the generic FHIR way (tests/fixtures/consents), none in the hub's profile.
+# Two lack R4's required `scope` (as LEAP's fixtures do) and fail structural validation.
+FOREIGN_CONSENTS = {
+    "opt-in-with-nested-deny.xml": "opt-in with a nested deny for one recipient",
+    "opt-out-emergency-only.xml": "opt-out, emergency treatment only, nested deny",
+    "label-scoped-permits.xml": "opt-out with permits scoped by security label",
+    "opt-out-read-only.xml": "opt-out, read-only for a custodian and a recipient",
+    "time-boxed-opt-in.json": "two-hour opt-in, nested permit by resource type",
+    "deny-sensitive-labels.json": "no scope; nested deny on sensitivity labels",
+    "deny-class-and-label.json": "no scope; nested denies by class and by label",
+}
+NO_SCOPE = {"deny-sensitive-labels.json", "deny-class-and-label.json"}
+# What 42 CFR 2.31(a) needs that none of them gives, with the paragraph each answer cites
+MISSING_2_31 = {
+    "Consent.organization": "§2.31(a)(2)",  # who may disclose
+    "Consent.provision.class": "§2.31(a)(3)",  # what may be disclosed
+    f"Consent.extension({REVOCATION_STATEMENT})": "§2.31(a)(6)",  # the right to revoke
+    "Consent.sourceAttachment": "§2.31(a)(8)",  # the signed form
+}
+
+
+def test_foreign_consents_are_read_and_refused_with_what_2_31_needs(running: RunningHub) -> None:
+    """Each generic Consent (JSON or XML) gets a 422 OperationOutcome naming what 2.31 needs."""
+    files = sorted((FIXTURES / "consents").iterdir())
+    assert [f.name for f in files] == sorted(FOREIGN_CONSENTS)
+    assert {f.suffix for f in files} == {".xml", ".json"}
+    token = running.token("provider", {"consent.write"})
     for file in files:
         xml = file.suffix == ".xml"
-        token = running.token("provider", {"consent.write"})
         r = running.http.post("/fhir/Consent", content=file.read_bytes(), headers={
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/fhir+xml" if xml else "application/fhir+json"})
         assert r.status_code == 422, (file.name, r.text)
         outcome = r.json()
         assert outcome["resourceType"] == "OperationOutcome"
-        where = {i["expression"][0] for i in outcome["issue"]}
-        if "scope" not in "".join(where):  # the LEAP fixtures lack R4's required scope
-            assert "Consent.sourceAttachment" in where, file.name  # no signed form on file
-            assert "Consent.organization" in where, file.name  # who may disclose
+        said: dict[str, str] = {}
+        for issue in outcome["issue"]:
+            at = issue["expression"][0]
+            said[at] = said.get(at, "") + issue["diagnostics"]
+        if file.name in NO_SCOPE:
+            assert set(said) == {"Consent.scope"}, file.name
+            continue
+        for where, paragraph in MISSING_2_31.items():
+            assert where in said, (file.name, where)
+            assert paragraph in said[where], (file.name, said[where])
+        assert "Consent.patient.identifier" in said, file.name  # not a LEAD case or participant
+        assert "Consent.policyRule" in said, file.name  # OPTIN/OPTOUT is not a consent kind

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from adapters.fhir_ehr import FHIR_JSON, render
 from adapters.outbound import DeliveryMeta
 from hub.errors import PermanentError
 from hub.messages import ChargeHold, Contact, HoldStatus, Pathway, Person, Referral
+from tests.harness import example
 
 FHIR_NS = {"f": "http://hl7.org/fhir"}
 DELIVERY_ID = "6f1c2d3e-4a5b-5c6d-8e7f-0123456789ab"
@@ -177,12 +177,9 @@ def test_invalid_bundle_is_permanent_error() -> None:
         render("referral", body, meta())
 
 
-def test_task_code_matches_sdohcc_task_sample(
-    referral_bundle: dict[str, Any], samples: Path
-) -> None:
-    """Our Task uses the same task-code|fulfill coding as the published SDOHCC Task sample."""
-    sample = samples / "fhir" / "SDOHCC-TaskReferralManagementOrderFulfillmentAcceptedExample.xml"
-    root = ET.parse(sample).getroot()
+def test_task_code_matches_sdohcc_task_example(referral_bundle: dict[str, Any]) -> None:
+    """Our Task uses the same task-code|fulfill coding as the SDOHCC-shaped Task example."""
+    root = ET.fromstring(example("fhir/task-accepted.xml"))
     assert root.tag == "{http://hl7.org/fhir}Task"
     sample_codes = {
         (c.find("f:system", FHIR_NS).get("value"), c.find("f:code", FHIR_NS).get("value"))
