@@ -20,6 +20,7 @@ from hub.classification import Catalogue, load_catalogue
 from hub.crypto import Hasher, Sealer
 from hub.db.engine import make_engine, upgrade
 from hub.db.store import Store
+from hub.errors import ConfigError
 from hub.inbox import Inbox
 from hub.intake import Intake
 from hub.ledger import LedgerReader
@@ -82,6 +83,11 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True,
               declare: bool = True, endpoint_overrides: dict[str, str] | None = None) -> Hub:
     settings = settings or Settings()
     site = load_site(settings.site_file, endpoint_overrides)
+    if settings.env == "production" and site.stand_ins:
+        raise ConfigError(
+            f"{settings.site_file}: agencies {', '.join(site.stand_ins)} have 'stand_in: true'; "
+            "stand-in receivers are for development only: point their 'push' at the real "
+            "systems")
     catalogue = load_catalogue(settings.mapping_file)
     engine = make_engine(settings.database_url)
     if migrate:

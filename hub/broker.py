@@ -139,7 +139,8 @@ def _connect(url: str) -> pika.BlockingConnection:
     try:
         return pika.BlockingConnection(params)
     except pika.exceptions.AMQPError as exc:
-        raise BrokerUnavailable(f"cannot reach RabbitMQ: {type(exc).__name__}") from None
+        raise BrokerUnavailable(f"cannot reach RabbitMQ at {params.host}:{params.port} "
+                                f"({type(exc).__name__})") from None
 
 
 class Channel:

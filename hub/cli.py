@@ -7,12 +7,15 @@ import time
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from hub import logs
 from hub.bootstrap import bootstrap
 from hub.broker import STEPS
+from hub.cli_send import send, stand_ins
 from hub.errors import HubError
 from hub.settings import Settings
+from hub.startup_errors import startup_line
 
 app = typer.Typer(help="LEAD Hub: consent-gated interagency data exchange.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -28,7 +31,14 @@ app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'settings'}: {e['msg']}"
+                             for e in exc.errors())
+        typer.echo(f"error: the configuration (HUB_* variables) has problems: {problems}",
+                   err=True)
+        raise typer.Exit(2) from None
     logs.configure(settings.log_level)
     return settings
 
@@ -38,29 +48,39 @@ def _fail(exc: HubError) -> None:
     raise typer.Exit(2)
 
 
+def _cannot_start(exc: HubError) -> None:
+    typer.echo(startup_line(exc), err=True)
+    raise typer.Exit(2)
+
+
 @app.command()
 def serve(
     workers: Annotated[int, typer.Option(help="consumers per step in this process")] = 1,
 ) -> None:
-    """Run the API and every step's workers in this process (one machine)."""
+    """Run the API and every step's workers in this process (one machine).
+
+    A development site's stand-in receivers (agencies with `stand_in: true`) run here too.
+    """
     from hub.api.server import serve_foreground
+    from hub.banner import banner
     from hub.service import CheckpointThread, start_workers, stop_workers
+    from hub.stand_ins import start_stand_ins, stop_stand_ins
 
     try:
         hub = bootstrap(_settings())
+        stand_ins = start_stand_ins(hub.site)
     except HubError as exc:
-        _fail(exc)
+        _cannot_start(exc)
     threads = start_workers(hub, STEPS, per_step=workers)
     checkpoints = CheckpointThread(hub)
     checkpoints.start()
-    typer.echo(f"LEAD Hub for site {hub.site.site!r} on "
-               f"http://{hub.settings.api_host}:{hub.settings.api_port} "
-               f"(workers: {', '.join(STEPS)} x{workers})", err=True)
+    typer.echo(banner(hub, f"{', '.join(STEPS)} x{workers}"), err=True)
     try:
         serve_foreground(hub)
     finally:
         checkpoints.stop()
         stop_workers(threads)
+        stop_stand_ins(stand_ins)
         hub.close()
 
 
@@ -75,7 +95,7 @@ def worker(step: Annotated[str, typer.Argument(help="ingest, route or deliver")]
     try:
         hub = bootstrap(_settings())
     except HubError as exc:
-        _fail(exc)
+        _cannot_start(exc)
     worker_loop = WorkerThread(hub, step)  # run in the foreground; it reconnects if RabbitMQ drops
     try:
         worker_loop.run()
@@ -93,6 +113,10 @@ def demo() -> None:
     settings = Settings()
     logs.configure("WARNING")  # the timeline is the output; problems still show
     sys.exit(run_demo(settings))
+
+
+app.command("send")(send)
+app.command("stand-ins")(stand_ins)
 
 
 @app.command("topology")
@@ -191,7 +215,9 @@ def audit_verify(
 
 @audit_app.command("report")
 def audit_report(
-    case: Annotated[str | None, typer.Option(help="the diversion notice's message id")] = None,
+    case: Annotated[str | None, typer.Option(
+        help="the diversion notice's message id ('last': the last one `hub send` sent from "
+             "here)")] = None,
     participant: Annotated[str | None, typer.Option(help="the participant id")] = None,
     start: Annotated[str | None, typer.Option("--from", help="ISO time with offset")] = None,
     end: Annotated[str | None, typer.Option("--to", help="ISO time with offset")] = None,
@@ -210,6 +236,14 @@ def audit_report(
         typer.echo("error: --format is json, csv or fhir", err=True)
         raise typer.Exit(2)
     hub = bootstrap(_settings(), declare=False)
+    if case == "last":
+        from hub.sender import last_case
+
+        case = last_case(hub.site.site)
+        if case is None:
+            typer.echo("error: no diversion notice has been sent with `hub send` from here",
+                       err=True)
+            raise typer.Exit(2)
     try:
         pid = resolve_participant(hub, participant, case)
         begin, finish = period(datetime.fromisoformat(start) if start else None,

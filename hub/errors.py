@@ -93,5 +93,9 @@ class BrokerUnavailable(TransientError):
     """RabbitMQ refused, dropped or did not confirm a publish."""
 
 
+class DatabaseUnavailable(TransientError):
+    """The database cannot be reached (at start-up: the URL names no running server)."""
+
+
 class Busy(TransientError):
     """Another worker holds this work right now; try later without counting an attempt."""

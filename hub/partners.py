@@ -1,7 +1,9 @@
-"""Stand-in agency systems: small HTTP receivers for the demo and the tests.
+"""Stand-in agency systems: small HTTP receivers for the demo, `make run` and the tests.
 
 A receiver records every request, honours `Idempotency-Key` as a real receiving system
 should (a repeat is answered 200 and not counted again), and can be switched to fail.
+`GET /received` lists what it accepted, newest last, so a person can see what arrived.
+Stand-ins are for development: they hold what they receive in memory, unencrypted.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +26,7 @@ class Received:
     headers: dict[str, str]
     document: Any
     at: float = field(default_factory=time.monotonic)  # when it arrived
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
 @dataclass
@@ -36,7 +40,7 @@ class PartnerState:
 
 
 class PartnerServer:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, port: int = 0, host: str = "127.0.0.1") -> None:
         self.name = name
         self.state = PartnerState()
         state = self.state
@@ -63,6 +67,18 @@ class PartnerServer:
                         state.accepted.append(received)
                 self._answer(200 if repeat else 201, {"ok": True})
 
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.rstrip("/") not in ("", "/received"):
+                    self._answer(404, {"error": "see /received"})
+                    return
+                with state.lock:
+                    listed = [{"received_at": r.received_at.isoformat(), "path": r.path,
+                               "message_id": r.headers.get("X-Hub-Message-Id", ""),
+                               "delivery_id": r.headers.get("X-Hub-Delivery-Id", ""),
+                               "content_type": r.headers.get("Content-Type", ""),
+                               "document": r.document} for r in state.accepted]
+                self._answer(200, {"stand_in": name, "received": listed})
+
             def _answer(self, status: int, body: dict[str, Any]) -> None:
                 data = orjson.dumps(body)
                 self.send_response(status)
@@ -74,7 +90,7 @@ class PartnerServer:
             def log_message(self, *args: Any) -> None:  # keep test and demo output clean
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name=f"partner-{name}")

@@ -16,6 +16,7 @@ from hub.messages import MessageType, Pathway
 from hub.yaml_lines import line_of, load_with_lines
 
 REFERRING_AGENCY = "$referring-agency"
+LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 AgencyId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
 
 
@@ -36,11 +37,18 @@ class Delivery(Strict):
 
     push: AnyHttpUrl | None = None
     inbox: bool = False
+    # development only: `hub serve` runs a stand-in receiver at the push URL (refused when
+    # HUB_ENV=production)
+    stand_in: bool = False
 
     @model_validator(mode="after")
     def _one_way(self) -> "Delivery":
         if (self.push is None) == (not self.inbox):
             raise ValueError("give exactly one of 'push: <url>' or 'inbox: true'")
+        if self.stand_in and (self.push is None or self.push.host not in LOOPBACK
+                              or self.push.port is None):
+            raise ValueError("a stand-in receives on this machine: give 'push: "
+                             "http://127.0.0.1:<port>/...'")
         return self
 
 
@@ -107,6 +115,11 @@ class Site(Strict):
     agencies: dict[AgencyId, Agency]
     routes: list[Route]
     evaluators: dict[AgencyId, Evaluator] = {}
+
+    @property
+    def stand_ins(self) -> dict[str, Agency]:
+        """Agencies whose receiving system `hub serve` stands in for (development only)."""
+        return {k: a for k, a in self.agencies.items() if a.delivery.stand_in}
 
     def routes_for(self, message_type: MessageType, pathway: str | None) -> list[Target]:
         targets: list[Target] = []

@@ -8,7 +8,7 @@ import io
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,14 +18,14 @@ from fhir.resources.R4B.bundle import Bundle
 from sqlalchemy import text
 
 from consent.model import ConsentKind
+from hub.bootstrap import bootstrap
 from hub.db.engine import MIGRATIONS, make_engine
 from hub.ledger_chain import CONTENT_V1, Chain, verify
 from hub.settings import Settings
-from hub.bootstrap import bootstrap
 from tests.harness import RunningHub, status, wait_for
 from tests.integration.test_consent_flow import _case, _fhir, cj_consent
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 @pytest.fixture
@@ -289,8 +289,7 @@ def test_the_migration_back_fills_basis_kinds_and_the_chain_still_verifies(
                              actor="test", subject="after the migration", reason="test")
         verdict = verify(hub.engine, hub.chain, hub.signer.public_hex)
         assert verdict.ok and verdict.entries == 6, verdict.problem
-        with pytest.raises(Exception, match="append-only"):
-            with engine.begin() as conn:
-                conn.execute(text("UPDATE ledger_entry SET basis_kind = 'none' WHERE seq = 1"))
+        with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+            conn.execute(text("UPDATE ledger_entry SET basis_kind = 'none' WHERE seq = 1"))
     finally:
         hub.close()

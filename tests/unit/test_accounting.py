@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hub.accounting import ACCEPTED, UNKNOWN, _delivery_lines, reached
 from hub.db.tables import LedgerEntry
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _row(attempt: int, path: str, decision: str = "disclosed", reason: str = "ok",

@@ -1,0 +1,27 @@
+"""What `hub serve` prints when it is up: where to look, and what is a stand-in."""
+
+from __future__ import annotations
+
+from hub.bootstrap import Hub
+from hub.stand_ins import received_url
+
+
+def banner(hub: Hub, workers: str) -> str:
+    s = hub.settings
+    base = f"http://{s.api_host}:{s.api_port}"
+    lines = [
+        f"LEAD Hub: site {hub.site.site!r} ({hub.site.name}), {s.env}",
+        f"  API         {base}   (docs: {base}/docs)",
+        f"  console     {base}/console   (an account: .venv/bin/hub officer add USERNAME "
+        "--agency compliance --name \"Full Name\")",
+        f"  workers     {workers}",
+    ]
+    if hub.site.stand_ins:
+        lines.append("  STAND-IN receivers (development only; not the agencies' real systems):")
+        for agency_id, agency in hub.site.stand_ins.items():
+            push = str(agency.delivery.push)
+            lines.append(f"    {agency_id:<10} {agency.name}: receives at {push}; "
+                         f"what it received: {received_url(push)}")
+        lines.append("  send a first notice:  .venv/bin/hub send diversion-notice "
+                     "examples/diversion-notice.json --watch")
+    return "\n".join(lines)
