@@ -27,6 +27,7 @@ class DisclosureContext:
     purpose: str
     message_type: str
     at: datetime
+    case_ref: str | None = None  # the case the disclosed message is about
 
 
 class BasisKind(StrEnum):

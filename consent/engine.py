@@ -133,11 +133,14 @@ def decide_field(consents: Sequence[Consent], ctx: DisclosureContext, cls: DataC
         return CLINICAL_TO_JUSTICE
     if not ctx.discloser.part2_program and cls != DataClass.COUNSELING_NOTES:
         return NOT_PART2
+    # A consent given for one case (a 2.35 referral) speaks for that case only; one that
+    # names the person speaks for all of their cases.
     mine = _latest([c for c in consents
-                    if c.participant_id == ctx.participant_id and c.site == ctx.site])
+                    if c.participant_id == ctx.participant_id and c.site == ctx.site
+                    and c.case_ref in (None, ctx.case_ref)])
     if ctx.participant_id is None or not mine:
-        return Decision(False, "R1: Part 2 record and no consent on file for this patient; "
-                        "deny by default", "none (42 CFR 2.13, 2.31)")
+        return Decision(False, "R1: Part 2 record and no consent on file for this patient "
+                        "(and this case); deny by default", "none (42 CFR 2.13, 2.31)")
     best: tuple[int, str] | None = None
     for c in sorted(mine, key=lambda c: (c.kind != ConsentKind.COURT_ORDER, c.id, -c.version)):
         passed, reason = _evaluate(c, ctx, cls)

@@ -47,6 +47,7 @@ class Consent:
     revoked_at: datetime | None = None
     revocable_after: datetime | None = None  # 2.35: irrevocable until this time...
     revocable_after_event: str | None = None  # ...or this event (final disposition)
+    case_ref: str | None = None  # the case it was given for; None: all the person's cases
 
     @property
     def reference(self) -> str:

@@ -17,14 +17,16 @@ from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from consent.case_events import CaseHistory, event_time
 from consent.fhir_consent import REVOCATION, Terms, read_terms, validate_resource
 from consent.model import FINAL_DISPOSITION, Consent, ConsentKind
 from hub.classification import DataClass
 from hub.crypto import Sealer
 from hub.db.session import unit_of_work
 from hub.db.store import Store, aware
-from hub.db.tables import CaseEvent, ConsentVersion, Participant, utcnow
+from hub.db.tables import CaseEvent, ConsentVersion, Message, Participant, utcnow
 from hub.errors import BadInput, Conflict, NotFound, Problem
+from hub.messages import MessageType
 from hub.ledger_chain import Chain
 from hub.site import Site
 
@@ -56,12 +58,12 @@ class Registered:
     resource: dict[str, Any]
 
 
-def _terms_json(t: Terms, participant_id: str) -> str:
+def _terms_json(t: Terms, participant_id: str, case_ref: str | None) -> str:
     def iso(d: datetime | None) -> str | None:
         return d.isoformat() if d else None
 
     return orjson.dumps({
-        "kind": t.kind.value, "participant_id": participant_id,
+        "kind": t.kind.value, "participant_id": participant_id, "case_ref": case_ref,
         "disclosers": sorted(t.disclosers), "recipients": sorted(t.recipients),
         "purposes": sorted(t.purposes), "classes": sorted(t.classes),
         "denied_classes": sorted(t.denied_classes), "valid_from": iso(t.valid_from),
@@ -99,24 +101,26 @@ class Registry:
     def register(self, data: Any, by: str) -> Registered:
         resource = validate_resource(data)
         terms = read_terms(resource, self._agency_kinds)
-        participant = self._participant(terms)
+        participant, case_ref = self._participant(terms)
         consent_id = str(uuid.uuid4())
-        return self._write(consent_id, 1, resource, terms, participant, by)
+        return self._write(consent_id, 1, resource, terms, participant, case_ref, by)
 
     def update(self, consent_id: str, data: Any, by: str) -> Registered:
         resource = validate_resource(data)
         terms = read_terms(resource, self._agency_kinds)
         current = self._current_row(consent_id)
-        participant = self._participant(terms)
-        if participant != current.participant_id:
-            raise BadInput("a consent cannot change patient",
+        participant, case_ref = self._participant(terms)
+        if participant != current.participant_id or \
+                case_ref != self._case_of(current, orjson.loads(current.terms)):
+            raise BadInput("a consent cannot change patient or case",
                            [Problem("Consent.patient", "register a new consent instead")])
         if current.status == "revoked":
             raise Conflict(f"Consent/{consent_id} is revoked; register a new consent")
-        return self._write(consent_id, current.version + 1, resource, terms, participant, by)
+        return self._write(consent_id, current.version + 1, resource, terms, participant,
+                           case_ref, by)
 
     def _write(self, consent_id: str, version: int, resource: dict[str, Any], terms: Terms,
-               participant: str, by: str) -> Registered:
+               participant: str, case_ref: str | None, by: str) -> Registered:
         now = utcnow()
         resource = {**resource, "id": consent_id,
                     "meta": {**resource.get("meta", {}), "versionId": str(version),
@@ -124,7 +128,7 @@ class Registry:
         row = ConsentVersion(
             consent_id=consent_id, version=version, site=self._site.site,
             participant_id=participant, kind=terms.kind.value, status="active",
-            terms=_terms_json(terms, participant),
+            terms=_terms_json(terms, participant, case_ref),
             resource=self._sealer.seal(orjson.dumps(resource)), recorded_at=now,
             recorded_by=by[:120],
         )
@@ -136,20 +140,32 @@ class Registry:
                 from None
         return Registered(consent_id, version, resource)
 
-    def _participant(self, terms: Terms) -> str:
+    def _participant(self, terms: Terms) -> tuple[str, str | None]:
+        """The participant, and the case when the consent names one (it is bound to it)."""
         if terms.patient_system.endswith(":case"):
             case = self._store.case(self._site.site, terms.patient_value)
             if case is None or case.participant_id is None:
                 raise BadInput("unknown patient", [Problem(
                     "Consent.patient.identifier",
                     "no diversion case with this id at this site (or not yet processed: retry)")])
-            return case.participant_id
+            return case.participant_id, terms.patient_value
         with unit_of_work(self._engine) as s:
             found = s.get(Participant, terms.patient_value)
         if found is None or found.site != self._site.site:
             raise BadInput("unknown patient", [Problem("Consent.patient.identifier",
                                                        "no such participant at this site")])
-        return found.id
+        return found.id, None
+
+    def _case_of(self, row: ConsentVersion, terms: dict[str, Any]) -> str | None:
+        """The case a consent is bound to; versions written before it was kept say it in
+        the source (a Consent's patient identifier, a court order's case)."""
+        if "case_ref" in terms:
+            return terms["case_ref"]  # type: ignore[no-any-return]
+        source = orjson.loads(self._sealer.open(row.resource))
+        if source.get("resourceType") == "CourtOrder":
+            return str(source["case_ref"])
+        ident = source.get("patient", {}).get("identifier", {})
+        return str(ident["value"]) if ident.get("system", "").endswith(":case") else None
 
     def add_court_order(self, order: dict[str, Any], by: str) -> Registered:
         """A court order, entered by a compliance officer, authorising what it names only."""
@@ -176,9 +192,9 @@ class Registry:
             classes=frozenset(classes), denied_classes=frozenset(), valid_from=issued,
             valid_until=until, signed_at=issued, expiry_event=None, revocable_after=None,
             revocable_after_event=None)
-        participant = self._participant(terms)
+        participant, case_ref = self._participant(terms)
         return self._write(str(uuid.uuid4()), 1, {"resourceType": "CourtOrder", **order}, terms,
-                           participant, by)
+                           participant, case_ref, by)
 
     # reading --------------------------------------------------------------------------------
     def _versions(self, consent_id: str, court_order: bool) -> Any:
@@ -255,12 +271,13 @@ class Registry:
             rows = s.exec(select(ConsentVersion).join(
                 newest, (ConsentVersion.consent_id == newest.c.consent_id)  # type: ignore[arg-type]
                 & (ConsentVersion.version == newest.c.v))).all()
-        events = self._events(participant_id)
-        return [self._consent(r, events) for r in rows]
+        history = self._history(participant_id)
+        return [self._consent(r, history) for r in rows]
 
-    @staticmethod
-    def _consent(row: ConsentVersion, events: dict[str, datetime | None]) -> Consent:
+    def _consent(self, row: ConsentVersion, history: CaseHistory) -> Consent:
         t = orjson.loads(row.terms)
+        case_ref = self._case_of(row, t)
+        signed_at: datetime = _dt(t["signed_at"])  # type: ignore[assignment]
         return Consent(
             id=row.consent_id, version=row.version, kind=ConsentKind(t["kind"]),
             site=row.site, participant_id=row.participant_id,
@@ -271,10 +288,12 @@ class Registry:
             valid_from=_dt(t["valid_from"]),  # type: ignore[arg-type]
             valid_until=_dt(t["valid_until"]), signed_at=_dt(t["signed_at"]),  # type: ignore[arg-type]
             expiry_event=t["expiry_event"],
-            ended_at=events.get(t["expiry_event"]) if t["expiry_event"] else None,
+            ended_at=(event_time(history, t["expiry_event"], case_ref, signed_at)
+                      if t["expiry_event"] else None),
             revoked_at=_aware(row.revoked_at),
             revocable_after=_dt(t["revocable_after"]),
             revocable_after_event=t["revocable_after_event"],
+            case_ref=case_ref,
         )
 
     # revocation and events ------------------------------------------------------------------
@@ -291,15 +310,17 @@ class Registry:
         now = utcnow()
         explicit_time = at
         at = at or now
-        events = self._events(row.participant_id)
-        current = self._consent(row, events)
+        history = self._history(row.participant_id)
+        current = self._consent(row, history)
         if current.revocable_after and at < current.revocable_after:
             raise Conflict(f"§2.35: Consent/{consent_id} cannot be revoked before "
                            f"{current.revocable_after.isoformat()}")
-        if current.revocable_after_event == FINAL_DISPOSITION and \
-                FINAL_DISPOSITION not in events:
+        if current.revocable_after_event == FINAL_DISPOSITION and event_time(
+                history, FINAL_DISPOSITION, current.case_ref, current.signed_at) is None:
+            of = f"case {current.case_ref}" if current.case_ref else "every one of the " \
+                "patient's cases"
             raise Conflict(f"§2.35: Consent/{consent_id} cannot be revoked before the final "
-                           "disposition of the charges, which the DA has not reported")
+                           f"disposition of the charges of {of}, which the DA has not reported")
         if at < now - timedelta(days=366) or at > now + timedelta(minutes=5):
             raise BadInput("bad revocation time", [Problem("revokedAt", "within the last year, "
                                                            "not in the future")])
@@ -331,13 +352,17 @@ class Registry:
             raise Conflict(f"Consent/{consent_id} changed at the same time; retry") from None
         return Registered(consent_id, new.version, resource)
 
-    def _events(self, participant_id: str) -> dict[str, datetime | None]:
+    def _history(self, participant_id: str) -> CaseHistory:
+        """The person's cases, and the events recorded against each."""
         with unit_of_work(self._engine) as s:
-            return {e.event: _aware(e.occurred_at) for e in s.exec(
-                select(CaseEvent).where(CaseEvent.participant_id == participant_id,
-                                        CaseEvent.site == self._site.site)
-                # newest first, so the earliest occurrence of an event is the one kept
-                .order_by(CaseEvent.occurred_at.desc())).all()}  # type: ignore[attr-defined]
+            events = s.exec(select(CaseEvent).where(
+                CaseEvent.participant_id == participant_id,
+                CaseEvent.site == self._site.site)).all()
+            cases = s.exec(select(Message.id, Message.received_at).where(
+                Message.participant_id == participant_id, Message.site == self._site.site,
+                Message.type == MessageType.DIVERSION_NOTICE.value)).all()
+        return CaseHistory({c: aware(at) for c, at in cases},
+                           tuple((e.case_ref, e.event, aware(e.occurred_at)) for e in events))
 
     def record_event(self, participant_id: str, case_ref: str, event: str, at: datetime,
                      message_id: str) -> None:

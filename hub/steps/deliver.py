@@ -117,7 +117,7 @@ class DeliverStep:
         ctx = DisclosureContext(
             site=self._site.site, participant_id=b.get("participant_id"),
             discloser=_party(b["sender"], sender), recipient=_party(b["recipient"], recipient),
-            purpose=b["purpose"], message_type=form.value, at=now,
+            purpose=b["purpose"], message_type=form.value, at=now, case_ref=b["case_ref"],
         )
         fields = self._catalogue.flatten(form, b["body"])
         decisions = self._policy.decide(ctx, fields)
