@@ -130,7 +130,7 @@ def render(form: str, body: dict[str, Any], meta: DeliveryMeta, validate: bool =
         raise PermanentError(f"no FHIR rendering for {form}; route it to a JSON endpoint")
     bundle = build(body, meta)
     # DS4P labels on the Bundle and on each resource, so they survive the Bundle's unpacking
-    labels = security_labels(meta.refrain)
+    labels = security_labels(meta.refrain, part2=meta.part2)
     bundle["meta"] = {"security": labels}
     for entry in bundle["entry"]:
         entry["resource"]["meta"] = {"security": labels}

@@ -20,8 +20,9 @@ def render(form: str, body: dict[str, Any], meta: DeliveryMeta) -> Rendered:
             "purpose": meta.purpose,
             "sent_at": meta.sent_at,
             "body": body,
-            "withheld_fields": list(meta.withheld_fields),
     }
+    if meta.told_withheld:
+        document["withheld_fields"] = list(meta.withheld_fields)
     if meta.part2:
         document["part2"] = {
             "notice": PART2_NOTICE,

@@ -15,10 +15,15 @@ CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 
-def security_labels(refrain: bool) -> list[dict[str, Any]]:
-    """Restricted, 42 CFR Part 2, SUD; and no redisclosure unless the recipient is TPO."""
+def security_labels(refrain: bool, part2: bool = True) -> list[dict[str, Any]]:
+    """Part 2 records: restricted, 42 CFR Part 2, SUD, and no redisclosure unless the
+    recipient is a TPO covered entity. Anything else the hub carries (police, DA and
+    community information) is criminal-justice information: restricted, and no more."""
+    restricted = {"system": CONFIDENTIALITY, "code": "R", "display": "restricted"}
+    if not part2:
+        return [restricted]
     labels = [
-        {"system": CONFIDENTIALITY, "code": "R", "display": "restricted"},
+        restricted,
         {"system": ACT_CODE, "code": "42CFRPart2", "display": "42 CFR Part2"},
         {"system": ACT_CODE, "code": "SUD", "display": "substance use disorder information "
                                                     "sensitivity"},

@@ -18,11 +18,12 @@ class DeliveryMeta:
     recipient: str
     purpose: str
     sent_at: str
-    withheld_fields: tuple[str, ...]
+    withheld_fields: tuple[str, ...]  # told only to Part 2 programs; empty for anyone else
     part2: bool = False  # Part 2 information is disclosed: the 2.32 notice goes with it
     consents: tuple[tuple[str, str], ...] = ()  # (reference, scope) relied on
     refrain: bool = True  # NORDSCLCD: recipient is not a TPO covered entity
     justice_recipient: bool = False  # 2.12(d) use restriction
+    told_withheld: bool = False  # the recipient is a Part 2 program: it is told what it lacks
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,35 @@ def _data_class(c: Consent, ctx: DisclosureContext, cls: DataClass) -> str | Non
     return None
 
 
+def never_released(kind: ConsentKind, recipient_kind: str,
+                   classes: frozenset[DataClass] | set[DataClass]) -> set[DataClass]:
+    """Classes a consent (or court order) of this kind grants to this recipient that the gate
+    will never let out to it (R5, R6): registration refuses them rather than let a reader
+    believe they were authorised."""
+    if recipient_kind not in JUSTICE_KINDS:
+        return set()
+    blocked = set(classes) & NEVER_TO_JUSTICE
+    if kind != ConsentKind.COURT_ORDER:
+        blocked |= set(classes) - MONITORING_CLASSES
+    return blocked
+
+
+def unreleasable_problem(kind: ConsentKind, grants: dict[str, set[DataClass]],
+                         agency_kinds: dict[str, str]) -> str | None:
+    """One sentence naming what can never reach whom, or None if every grant can take effect."""
+    found = []
+    for agency in sorted(grants):
+        blocked = never_released(kind, agency_kinds.get(agency, ""), grants[agency])
+        if blocked:
+            found.append(f"{', '.join(sorted(blocked))} to {agency}")
+    if not found:
+        return None
+    return (f"R5/R6: these grants can never take effect, the hub never discloses them to police "
+            f"or the DA under a {kind}: {'; '.join(found)}; name only referral and engagement "
+            "for them" + (" (treatment, clinical and counselling notes never go to them)"
+                          if kind == ConsentKind.COURT_ORDER else ""))
+
+
 CHECKS: tuple[Check, ...] = (_in_force, _discloser, _recipient, _purpose, _data_class)
 
 

@@ -23,6 +23,7 @@ import orjson
 from fhir.resources.R4B.consent import Consent as FhirConsent
 from pydantic import ValidationError
 
+from consent.engine import unreleasable_problem
 from consent.model import FINAL_DISPOSITION, MONITORING_CLASSES, TPO_PURPOSES, ConsentKind
 from hub.classification import DataClass
 from hub.errors import BadInput, Problem
@@ -216,6 +217,12 @@ def read_terms(resource: dict[str, Any], agencies: dict[str, str]) -> Terms:
     if kind == ConsentKind.CRIMINAL_JUSTICE:
         _criminal_justice(recipients, agencies, classes, valid_until, revocable_after,
                           revocable_event, p)
+    elif kind is not None:
+        granted = classes - denied
+        problem = unreleasable_problem(kind, {r: granted for r in recipients if r},
+                                       agencies)
+        if problem:
+            p.append(Problem("Consent.provision.class", problem))
     elif revocable:
         p.append(Problem(f"Consent.extension({REVOCABLE_AFTER})",
                          "only a criminal-justice (§2.35) consent may be irrevocable for a time"))

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from consent.case_events import CaseHistory, event_time
+from consent.engine import unreleasable_problem
 from consent.fhir_consent import REVOCATION, Terms, read_terms, validate_resource
 from consent.model import FINAL_DISPOSITION, Consent, ConsentKind
 from hub.classification import DataClass
@@ -98,17 +99,21 @@ class Registry:
         self._agency_kinds = {k: a.kind.value for k, a in site.agencies.items()}
 
     # registration ---------------------------------------------------------------------------
-    def register(self, data: Any, by: str) -> Registered:
+    def register(self, data: Any, by: str, holder: str | None = None) -> Registered:
+        """Register a consent; `holder`, when given, is the program registering it, which
+        must be among those it lets disclose (a program keeps only its own consents)."""
         resource = validate_resource(data)
         terms = read_terms(resource, self._agency_kinds)
+        self._held_by(terms.disclosers, holder)
         participant, case_ref = self._participant(terms)
         consent_id = str(uuid.uuid4())
         return self._write(consent_id, 1, resource, terms, participant, case_ref, by)
 
-    def update(self, consent_id: str, data: Any, by: str) -> Registered:
+    def update(self, consent_id: str, data: Any, by: str, holder: str | None = None) -> Registered:
+        current = self._current_row(consent_id, holder=holder)
         resource = validate_resource(data)
         terms = read_terms(resource, self._agency_kinds)
-        current = self._current_row(consent_id)
+        self._held_by(terms.disclosers, holder)
         participant, case_ref = self._participant(terms)
         if participant != current.participant_id or \
                 case_ref != self._case_of(current, orjson.loads(current.terms)):
@@ -139,6 +144,12 @@ class Registry:
             raise Conflict(f"Consent/{consent_id} changed at the same time; read it and retry") \
                 from None
         return Registered(consent_id, version, resource)
+
+    @staticmethod
+    def _held_by(disclosers: frozenset[str], holder: str | None) -> None:
+        if holder is not None and holder not in disclosers:
+            raise BadInput("a program keeps only its own consents", [Problem(
+                "Consent.organization", f"must name {holder}, the program registering it")])
 
     def _participant(self, terms: Terms) -> tuple[str, str | None]:
         """The participant, and the case when the consent names one (it is bound to it)."""
@@ -180,6 +191,11 @@ class Registry:
                 classes.add(DataClass(code))
             except ValueError:
                 p.append(Problem(f"$.classes[{i}]", f"one of {', '.join(DataClass)}"))
+        problem = unreleasable_problem(ConsentKind.COURT_ORDER,
+                                       {r: classes for r in order["recipients"]},
+                                       self._agency_kinds)
+        if problem:
+            p.append(Problem("$.classes", problem))
         issued, until = (datetime.fromisoformat(order[k]) for k in ("issued_at", "valid_until"))
         if until <= issued:
             p.append(Problem("$.valid_until", "must be after issued_at"))
@@ -207,18 +223,26 @@ class Registry:
             ConsentVersion.consent_id == consent_id, ConsentVersion.site == self._site.site,
             kind if court_order else ~kind)  # type: ignore[operator]
 
-    def _current_row(self, consent_id: str, court_order: bool = False) -> ConsentVersion:
+    def _current_row(self, consent_id: str, court_order: bool = False,
+                     holder: str | None = None) -> ConsentVersion:
+        """The newest version; with `holder`, only if that program holds the consent (else it
+        is not found: another program's consents, names included, are not its to see)."""
         with unit_of_work(self._engine) as s:
             row: ConsentVersion | None = s.exec(self._versions(consent_id, court_order).order_by(
                 ConsentVersion.version.desc())).first()  # type: ignore[attr-defined]
+        if row is not None and holder is not None and \
+                holder not in orjson.loads(row.terms)["disclosers"]:
+            row = None
         if row is None:
             raise NotFound(f"no court order {consent_id}" if court_order
                            else f"no Consent/{consent_id}")
         return row
 
-    def read(self, consent_id: str, version: int | None = None) -> dict[str, Any]:
+    def read(self, consent_id: str, version: int | None = None,
+             holder: str | None = None) -> dict[str, Any]:
+        current = self._current_row(consent_id, holder=holder)
         if version is None:
-            row = self._current_row(consent_id)
+            row = current
         else:
             with unit_of_work(self._engine) as s:
                 row = s.exec(self._versions(consent_id, False)
@@ -227,7 +251,8 @@ class Registry:
                 raise NotFound(f"no Consent/{consent_id}/_history/{version}")
         return orjson.loads(self._sealer.open(row.resource))  # type: ignore[no-any-return]
 
-    def history(self, consent_id: str) -> list[dict[str, Any]]:
+    def history(self, consent_id: str, holder: str | None = None) -> list[dict[str, Any]]:
+        self._current_row(consent_id, holder=holder)
         with unit_of_work(self._engine) as s:
             rows = s.exec(self._versions(consent_id, False).order_by(
                 ConsentVersion.version.desc())).all()  # type: ignore[attr-defined]
@@ -298,13 +323,13 @@ class Registry:
 
     # revocation and events ------------------------------------------------------------------
     def revoke(self, consent_id: str, method: str, revoked_by: str, by: str,
-               at: datetime | None = None) -> Registered:
+               at: datetime | None = None, holder: str | None = None) -> Registered:
         """Revoke from `at` (default now). A 2.35 consent refuses before it may be revoked."""
+        row = self._current_row(consent_id, holder=holder)
         if method not in ("written", "electronic"):
             raise BadInput("how was it revoked?", [Problem("method", "written or electronic")])
         if not revoked_by.strip():
             raise BadInput("who revoked it?", [Problem("revokedBy", "name the person")])
-        row = self._current_row(consent_id)
         if row.status == "revoked":
             raise Conflict(f"Consent/{consent_id} is already revoked")
         now = utcnow()

@@ -23,10 +23,14 @@ router = APIRouter(tags=["consent"])
 REGISTRARS = {AgencyKind.TREATMENT, AgencyKind.COMPLIANCE}
 
 
-def _registrar(hub: Hub, client: Principal) -> None:
+def _registrar(hub: Hub, client: Principal) -> str | None:
+    """The program whose consents this client may keep, or None for a compliance officer
+    (who may keep any). A program sees and changes only the consents it holds."""
     client.require("consent.write", client.agency)
-    if hub.site.agencies[client.agency].kind not in REGISTRARS:
+    kind = hub.site.agencies[client.agency].kind
+    if kind not in REGISTRARS:
         raise Forbidden("only treatment programs and compliance officers keep consents")
+    return None if kind == AgencyKind.COMPLIANCE else client.agency
 
 
 async def _json(request: Request) -> Any:
@@ -41,36 +45,37 @@ def _fhir(body: Any, status: int = 200, location: str | None = None) -> JSONResp
 
 @router.post("/fhir/Consent", summary="Register a consent (FHIR R4 Consent)")
 async def create(request: Request, hub: HubDep, client: CurrentClient) -> JSONResponse:
-    _registrar(hub, client)
-    reg = await run_in_threadpool(hub.registry.register, await _json(request), client.client_id)
+    holder = _registrar(hub, client)
+    reg = await run_in_threadpool(hub.registry.register, await _json(request), client.client_id,
+                                  holder)
     return _fhir(reg.resource, 201, f"/fhir/Consent/{reg.consent_id}/_history/{reg.version}")
 
 
 @router.put("/fhir/Consent/{consent_id}", summary="A new version of a consent")
 async def update(consent_id: str, request: Request, hub: HubDep,
                  client: CurrentClient) -> JSONResponse:
-    _registrar(hub, client)
+    holder = _registrar(hub, client)
     reg = await run_in_threadpool(hub.registry.update, consent_id, await _json(request),
-                                  client.client_id)
+                                  client.client_id, holder)
     return _fhir(reg.resource, 200, f"/fhir/Consent/{consent_id}/_history/{reg.version}")
 
 
 @router.get("/fhir/Consent/{consent_id}", summary="The current version")
 async def read(consent_id: str, hub: HubDep, client: CurrentClient) -> JSONResponse:
-    _registrar(hub, client)
-    return _fhir(await run_in_threadpool(hub.registry.read, consent_id))
+    holder = _registrar(hub, client)
+    return _fhir(await run_in_threadpool(hub.registry.read, consent_id, None, holder))
 
 
 @router.get("/fhir/Consent/{consent_id}/_history/{version}", summary="One version")
 async def vread(consent_id: str, version: int, hub: HubDep, client: CurrentClient) -> JSONResponse:
-    _registrar(hub, client)
-    return _fhir(await run_in_threadpool(hub.registry.read, consent_id, version))
+    holder = _registrar(hub, client)
+    return _fhir(await run_in_threadpool(hub.registry.read, consent_id, version, holder))
 
 
 @router.get("/fhir/Consent/{consent_id}/_history", summary="Every version, newest first")
 async def history(consent_id: str, hub: HubDep, client: CurrentClient) -> JSONResponse:
-    _registrar(hub, client)
-    versions = await run_in_threadpool(hub.registry.history, consent_id)
+    holder = _registrar(hub, client)
+    versions = await run_in_threadpool(hub.registry.history, consent_id, holder)
     return _fhir({"resourceType": "Bundle", "type": "history", "total": len(versions),
                   "entry": [{"fullUrl": f"Consent/{consent_id}/_history/"
                                         f"{v['meta']['versionId']}", "resource": v}
@@ -91,7 +96,7 @@ def _parameter(params: Any, name: str) -> Any:
              summary="Revoke: Parameters method (written|electronic), revokedBy, revokedAt?")
 async def revoke(consent_id: str, request: Request, hub: HubDep,
                  client: CurrentClient) -> JSONResponse:
-    _registrar(hub, client)
+    holder = _registrar(hub, client)
     params = await _json(request)
     at_text = _parameter(params, "revokedAt")
     try:
@@ -103,7 +108,7 @@ async def revoke(consent_id: str, request: Request, hub: HubDep,
     reg = await run_in_threadpool(hub.registry.revoke, consent_id,
                                   str(_parameter(params, "method") or ""),
                                   str(_parameter(params, "revokedBy") or ""),
-                                  client.client_id, at)
+                                  client.client_id, at, holder)
     return _fhir(reg.resource)
 
 

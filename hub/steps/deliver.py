@@ -142,12 +142,17 @@ class DeliverStep:
             delivery_id=did, message_id=b["message_id"], case_ref=b["case_ref"],
             participant_ref=b.get("participant_id"), site=self._site.site,
             sender=b["sender"], sender_name=sender.name, recipient=b["recipient"],
-            purpose=b["purpose"], sent_at=now.isoformat(), withheld_fields=denied_paths,
+            purpose=b["purpose"], sent_at=now.isoformat(),
+            # Only a Part 2 program learns which fields it did not get (it is bound by Part 2
+            # and must know its record is incomplete); to anyone else, and above all to police
+            # and the DA, a list of withheld fields would itself say something about treatment.
+            withheld_fields=denied_paths if recipient.part2_program else (),
             part2=sender.part2_program,
             consents=tuple(sorted({(d.consent_ref, d.scope) for d in decisions
                                    if d.permit and d.consent_ref})),
             refrain=not recipient.tpo_covered_entity,
             justice_recipient=recipient.kind.value in ("police", "prosecutor"),
+            told_withheld=recipient.part2_program,
         )
         rendered = self._render(form, keep_only(b["body"], fields, decisions), recipient, meta)
         if recipient.delivery.inbox:

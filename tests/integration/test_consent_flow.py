@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -45,7 +46,8 @@ def test_status_reaches_the_da_with_only_permitted_fields_under_a_2_35_consent(
     assert r.status_code == 201, r.text
     consent = r.json()
     assert consent["meta"]["versionId"] == "1"
-    message_id = running.submit("provider", "referral-status", status(case))
+    message_id = running.submit("provider", "referral-status", status(
+        case, diagnoses=["F11.20", "F41.1"], counseling_note="discussed relapse triggers"))
     wait_for("status settled", lambda: running.settled(message_id, 2))
 
     da = [x for x in running.partners["da"].state.accepted
@@ -53,7 +55,11 @@ def test_status_reaches_the_da_with_only_permitted_fields_under_a_2_35_consent(
     assert len(da) == 1
     doc = da[0].document
     assert set(doc["body"]) == {"case_ref", "status", "occurred_at"}
-    assert doc["withheld_fields"] == ["plan_summary"]
+    # nothing tells the DA what it did not get: no list, count or placeholder (R5, R6)
+    sent = json.dumps(doc).lower()
+    assert "withheld" not in sent
+    for hint in ("plan_summary", "diagnos", "counsel", "f11.20", "relapse"):
+        assert hint not in sent, hint
     assert doc["part2"]["notice"].startswith("42 CFR part 2 prohibits unauthorized use")
     ref = f"Consent/{consent['id']}/_history/1"
     assert doc["part2"]["consents"][0]["reference"] == ref
@@ -64,6 +70,8 @@ def test_status_reaches_the_da_with_only_permitted_fields_under_a_2_35_consent(
     to_da = {r.field_path: r for r in rows if r.recipient == "da"}
     assert to_da["status"].decision == "disclosed" and to_da["status"].legal_basis == ref
     assert to_da["plan_summary"].decision == "withheld"
+    assert to_da["diagnoses[1]"].decision == "withheld"
+    assert to_da["counseling_note"].decision == "withheld"  # the ledger keeps what was held back
     # police are not named in the consent: still withheld
     sfpd = {d.recipient: d.status for d in running.hub.store.deliveries_of(message_id)}
     assert sfpd["sfpd"] == "withheld"
@@ -218,13 +226,13 @@ def test_revocation_reaches_deliveries_that_are_retrying_and_parked(running: Run
     assert any("revoked" in r.reason for r in last if r.recipient == "da")
 
 
-def test_fhir_payloads_carry_ds4p_labels(running: RunningHub) -> None:
-    """Bundles for a TPO covered entity carry R, 42CFRPart2 and SUD, and no refrain code."""
+def test_a_police_referral_is_not_labelled_as_part2(running: RunningHub) -> None:
+    """The FHIR referral built from a police notice is restricted, not a Part 2 record."""
     case = _case(running)
     bundle = running.partners["provider"].state.accepted[0].document
     assert case in running.partners["provider"].message_ids()
     codes = {s["code"] for s in bundle["meta"]["security"]}
-    assert codes == {"R", "42CFRPart2", "SUD"}  # the demo provider is a TPO covered entity
+    assert codes == {"R"}
     for entry in bundle["entry"]:
         assert {s["code"] for s in entry["resource"]["meta"]["security"]} == codes
 

@@ -59,7 +59,8 @@ def test_shipped_site_loads() -> None:
     """deploy/sites/santa-fe.yaml loads with its four agencies and the provider as FHIR, Part 2."""
     site = load_site(SANTA_FE)
     assert site.site == "santa-fe"
-    assert set(site.agencies) == {"sfpd", "da", "provider", "outreach", "compliance"}
+    assert set(site.agencies) == {"sfpd", "da", "provider", "provider-2", "outreach",
+                                  "compliance"}
     provider = site.agencies["provider"]
     assert provider.kind == AgencyKind.TREATMENT
     assert provider.format == "fhir-r4" and provider.part2_program
