@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from hub.bootstrap import Hub
+from hub.settings import DEV_TOKEN_KEY, Settings
 from hub.stand_ins import received_url
+
+
+def development_key_warning(settings: Settings) -> str | None:
+    """One line when tokens are signed with the placeholder key every clone of the hub has."""
+    if settings.env != "development" or settings.token_key != DEV_TOKEN_KEY:
+        return None
+    return ("WARNING: development mode: access tokens are signed with the development key "
+            "published with the hub (HUB_TOKEN_KEY), so anyone can forge one; this hub must "
+            "never face a network")
 
 
 def banner(hub: Hub, workers: str) -> str:
@@ -16,6 +26,9 @@ def banner(hub: Hub, workers: str) -> str:
         "--agency compliance --name \"Full Name\")",
         f"  workers     {workers}",
     ]
+    warning = development_key_warning(s)
+    if warning:
+        lines.append(warning)
     if hub.site.stand_ins:
         lines.append("  STAND-IN receivers (development only; not the agencies' real systems):")
         for agency_id, agency in hub.site.stand_ins.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -18,7 +19,7 @@ from hub.auth import Clients
 from hub.broker import PublisherPool, Topology, declare_topology
 from hub.classification import Catalogue, load_catalogue
 from hub.crypto import Hasher, Sealer
-from hub.db.engine import make_engine, upgrade
+from hub.db.engine import database_answers, make_engine, upgrade
 from hub.db.store import Store
 from hub.errors import ConfigError
 from hub.inbox import Inbox
@@ -72,7 +73,7 @@ class Hub:
 
     def runner(self, step: str) -> StepRunner:
         return StepRunner(step, self.handler(step), self.codec, self.settings.amqp_url,
-                          self.settings.prefetch)
+                          self.settings.prefetch, partial(database_answers, self.engine))
 
     def close(self) -> None:
         self.publishers.close()
@@ -108,7 +109,7 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True,
         store=store, sealer=sealer, hasher=hasher, codec=codec, publishers=publishers,
         clients=Clients(engine, settings.token_key, settings.token_ttl_seconds),
         inbox=Inbox(engine, sealer), ledger=LedgerReader(engine),
-        intake=Intake(site, store, publishers, codec, sealer),
+        intake=Intake(site, store, publishers, codec, sealer, hasher),
         policy=ConsentPolicy(registry), registry=registry, chain=chain,
         signer=Signer(settings.ledger_signing_key),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,6 +172,13 @@ class Channel:
         except pika.exceptions.AMQPError as exc:
             raise BrokerUnavailable(f"publish failed: {type(exc).__name__}") from None
 
+    def sleep(self, seconds: float) -> None:
+        """Wait while answering RabbitMQ's heartbeats, so a held message keeps its channel."""
+        try:
+            self._conn.sleep(seconds)
+        except pika.exceptions.AMQPError as exc:
+            raise BrokerUnavailable(f"lost RabbitMQ while waiting: {type(exc).__name__}") from None
+
     def close(self) -> None:
         try:
             if self._conn.is_open:
@@ -247,6 +255,20 @@ class Consumer:
                 raise BrokerUnavailable(f"consumer lost RabbitMQ: {type(exc).__name__}") from None
         finally:
             self.channel.close()
+
+    def idle(self, seconds: float) -> bool:
+        """Hold what was delivered and take nothing new for a while; False once stopping.
+
+        Messages in hand stay unacknowledged, and prefetch caps how many more can arrive
+        (they wait, unhandled); sleeping through the connection keeps its heartbeats going.
+        """
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            self.channel.sleep(min(left, 0.5))  # short slices: stop() takes effect promptly
+        return False
 
     def stop(self) -> None:
         self._stop.set()

@@ -187,6 +187,21 @@ def client_add(
     hub.close()
 
 
+@client_app.command("disable")
+def client_disable(
+    client_id: Annotated[str, typer.Argument(help="the client_id `hub client add` printed")],
+) -> None:
+    """Stop a client: it gets no new tokens, and the tokens it holds stop working at once."""
+    hub = bootstrap(_settings(), declare=False)
+    try:
+        hub.clients.disable(hub.site.site, client_id)
+    except HubError as exc:
+        _fail(exc)
+    finally:
+        hub.close()
+    typer.echo(f"client {client_id} disabled")
+
+
 @audit_app.command("verify")
 def audit_verify(
     public_key: Annotated[str | None, typer.Option(
@@ -350,12 +365,14 @@ def officer_add(
     name: Annotated[str, typer.Option(help="the officer's full name")],
 ) -> None:
     """Create a console account; prints its generated password (shown once)."""
+    from hub.console import login_limits
     from hub.console.officers import Officers
     from hub.site import AgencyKind
 
     hub = bootstrap(_settings(), declare=False)
     try:
         officer, password = Officers(hub.engine, hub.site).add(username, agency, name)
+        login_limits.forget(hub, officer.username)
     except HubError as exc:
         hub.close()
         _fail(exc)
@@ -382,3 +399,23 @@ def officer_disable(
     finally:
         hub.close()
     typer.echo(f"officer {username} disabled")
+
+
+@officer_app.command("unlock")
+def officer_unlock(
+    username: Annotated[str, typer.Argument(help="the account locked by failed sign-ins")],
+) -> None:
+    """Lift a console account's lock after repeated failed sign-ins (ledgered, with who)."""
+    import getpass
+
+    from hub.console import login_limits
+
+    hub = bootstrap(_settings(), declare=False)
+    try:
+        was_locked = login_limits.unlock(hub, username, f"cli:{getpass.getuser()}")
+    except HubError as exc:
+        _fail(exc)
+    finally:
+        hub.close()
+    typer.echo(f"officer {username} unlocked" if was_locked
+               else f"officer {username} was not locked; failed sign-ins reset")

@@ -94,7 +94,7 @@ class BrokerUnavailable(TransientError):
 
 
 class DatabaseUnavailable(TransientError):
-    """The database cannot be reached (at start-up: the URL names no running server)."""
+    """The database cannot be reached: at start-up, or mid-work (steps then pause, uncounted)."""
 
 
 class Busy(TransientError):

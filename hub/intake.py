@@ -13,7 +13,7 @@ import orjson
 from pydantic import ValidationError
 
 from hub.broker import PublisherPool
-from hub.crypto import Sealer, sha256_hex
+from hub.crypto import Hasher, Sealer, sha256_hex
 from hub.db.store import Store
 from hub.db.tables import Message
 from hub.errors import BadInput, Forbidden, HubError, Problem, json_path
@@ -21,11 +21,22 @@ from hub.messages import MODELS, Canonical, MessageType, Pathway
 from hub.site import SUBMITTERS, AgencyKind, Site
 from hub.steps.runner import JobCodec
 
+IDEMPOTENCY_KEY_SCHEME = "h1:"  # marks a hashed key; rows stored before hold the raw key
+
 
 @dataclass(frozen=True)
 class Accepted:
     message_id: str
     duplicate: bool
+
+
+def stored_idempotency_key(hasher: Hasher, site: str, sender: str, key: str) -> str:
+    """What the database keeps of an Idempotency-Key: a keyed hash, never the key itself.
+
+    Clients put names and phone numbers in their keys. The site and sender are hashed in so
+    that equal keys of two agencies cannot be linked by their stored form.
+    """
+    return IDEMPOTENCY_KEY_SCHEME + hasher.of(f"{site}|idempotency-key|{sender}|{key}")
 
 
 def parse(message_type: MessageType, raw: bytes) -> Canonical:
@@ -45,12 +56,13 @@ def parse(message_type: MessageType, raw: bytes) -> Canonical:
 
 class Intake:
     def __init__(self, site: Site, store: Store, publishers: PublisherPool, codec: JobCodec,
-                 sealer: Sealer) -> None:
+                 sealer: Sealer, hasher: Hasher) -> None:
         self._site = site
         self._store = store
         self._publishers = publishers
         self._codec = codec
         self._sealer = sealer
+        self._hasher = hasher
 
     def accept(
         self, sender: str, message_type: MessageType, raw: bytes, idempotency_key: str | None
@@ -60,16 +72,19 @@ class Intake:
         self._check_semantics(sender, message_type, message)
         body = message.model_dump(mode="json", exclude_none=True)
         canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        key = (None if idempotency_key is None else
+               stored_idempotency_key(self._hasher, self._site.site, sender, idempotency_key))
         stored = self._store.add_message(
             Message(
                 id=str(uuid.uuid4()),
                 site=self._site.site,
                 sender=sender,
                 type=message_type.value,
-                idempotency_key=idempotency_key,
+                idempotency_key=key,
                 body_sha256=sha256_hex(canonical),
                 body=self._sealer.seal(canonical),
-            )
+            ),
+            legacy_key=idempotency_key,
         )
         if stored.duplicate and stored.body_sha256 != sha256_hex(canonical):
             raise BadInput(

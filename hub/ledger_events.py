@@ -16,6 +16,10 @@ VIEWED = "viewed"
 ATTEMPT_FAILED = "attempt-failed"
 REPLAYED = "replayed"
 VERIFIED = "verified"  # a verification run and its verdict
+LOGIN_FAILED = "login-failed"  # a console sign-in whose password was checked and wrong
+ACCOUNT_LOCKED = "account-locked"  # too many consecutive failures for one username
+ACCOUNT_UNLOCKED = "account-unlocked"  # `hub officer unlock`, by whoever ran it
+ADDRESS_LIMITED = "address-limited"  # a client address reached its failures per window
 
 
 def record(engine: Engine, chain: Chain, *, site: str, kind: str, actor: str, subject: str,

@@ -43,7 +43,7 @@ def _fhir(body: Any, status: int = 200, location: str | None = None) -> JSONResp
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
-@router.post("/fhir/Consent", summary="Register a consent (FHIR R4 Consent)")
+@router.post("/fhir/Consent", status_code=201, summary="Register a consent (FHIR R4 Consent)")
 async def create(request: Request, hub: HubDep, client: CurrentClient) -> JSONResponse:
     holder = _registrar(hub, client)
     reg = await run_in_threadpool(hub.registry.register, await _json(request), client.client_id,

@@ -29,6 +29,11 @@ def get_principal(
     principal = hub.clients.verify(creds.credentials)
     if principal.site != hub.site.site:
         raise Forbidden("this token belongs to another site")
+    # The site file may have dropped the agency since the token (or its client) was issued;
+    # refusing here means no route ever looks up an agency that is not there.
+    if principal.agency not in hub.site.agencies:
+        raise Forbidden(f"this token's agency {principal.agency!r} is not (or no longer) "
+                        f"in site {hub.site.site!r}")
     return principal
 
 

@@ -46,13 +46,15 @@ async def _accept_task(request: Request, hub: HubDep, client: CurrentClient,
     return response
 
 
-@router.post("/Task", summary="A provider's Task update (JSON or XML) as referral status")
+@router.post("/Task", status_code=202,
+             summary="A provider's Task update (JSON or XML) as referral status")
 async def post_task(request: Request, hub: HubDep, client: CurrentClient,
                     idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
     return await _accept_task(request, hub, client, idempotency_key)
 
 
-@router.put("/Task/{task_id}", summary="Same as POST, for EHRs that update a Task in place")
+@router.put("/Task/{task_id}", status_code=202,
+            summary="Same as POST, for EHRs that update a Task in place")
 async def put_task(task_id: str, request: Request, hub: HubDep, client: CurrentClient,
                    idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
     return await _accept_task(request, hub, client, idempotency_key)

@@ -8,8 +8,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub.api.limits import Refused
 from hub.errors import (BadInput, Conflict, ConfigError, Forbidden, HubError, NotFound,
-                        TransientError, Unauthenticated)
+                        Problem, TransientError, Unauthenticated)
 
 PROBLEM = "application/problem+json"
 BASE = "https://lead-hub.example/problems/"
@@ -64,6 +65,20 @@ def fhir_error(exc: HubError) -> JSONResponse:
     return outcome(status, [("error", code, str(exc), None)])
 
 
+def refused(request: Request, why: Refused) -> JSONResponse:
+    """A body refused before it was read (hub/api/limits.py): 413 or 415."""
+    if why.status == 413:
+        slug, title, where = "too-large", "The request body is too large", "$"
+    else:
+        slug, where = "unsupported-media-type", "header:Content-Type"
+        title = "The request body's media type is not accepted here"
+    if request.url.path.startswith("/fhir/"):
+        code = "too-long" if why.status == 413 else "not-supported"
+        return outcome(why.status, [("error", code, why.detail, None)])
+    return problem(why.status, slug, title, why.detail,
+                   errors=[{"path": where, "message": why.detail}])
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> JSONResponse:
@@ -84,6 +99,9 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
                   for e in exc.errors()]
+        if request.url.path.startswith("/fhir/"):  # a FHIR client reads OperationOutcome only
+            return fhir_error(BadInput("The request has problems",
+                                       [Problem(e["path"], e["message"]) for e in errors]))
         return problem(422, "invalid-input", "The request has problems",
                        f"{len(errors)} problem(s) in the request", errors=errors)
 

@@ -22,7 +22,7 @@ from hub.api.deps import HubDep
 from hub.bootstrap import Hub
 from hub.broker import STEPS
 from hub.classification import DataClass
-from hub.console import forms, lookup, reports
+from hub.console import forms, login_limits, lookup, reports
 from hub.console.officers import NotCompliance, Officers
 from hub.console.sessions import COOKIE, LOGIN_COOKIE, TTL_SECONDS, Sessions
 from hub.console.web import (
@@ -44,6 +44,10 @@ from hub.errors import BadInput, Forbidden, NotFound, Problem, Unauthenticated
 from hub.ledger_chain import make_checkpoint
 
 ENTERED = re.compile(r"CourtOrder/[0-9a-f-]{36}/_history/[0-9]+")
+# The same words whichever limit refused, and whether or not the username exists.
+TOO_MANY = "Too many failed sign-ins. Wait {} seconds, then try again."
+LOCKED = ("Too many failed sign-ins: this username is locked. A compliance officer can "
+          "unlock it with `hub officer unlock`.")
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 
 
@@ -81,19 +85,35 @@ def login(request: Request, hub: HubDep, username: Annotated[str, Form()] = "",
     if not sessions.login_ok(request.cookies.get(LOGIN_COOKIE), login_token):
         raise CsrfRefused
     try:
+        attempt = login_limits.admit(hub, username, login_limits.client_address(request))
+    except login_limits.TooManyAttempts as exc:
+        log.warning("console login refused", reason="too many failed sign-ins",
+                    http_status=429)
+        response = _login_page(request, hub, 429, TOO_MANY.format(exc.retry_after),
+                               next_path, username)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except login_limits.AccountLocked:
+        log.warning("console login refused", reason="username locked", http_status=423)
+        return _login_page(request, hub, 423, LOCKED, next_path, username)
+    try:
         officer = Officers(hub.engine, hub.site).authenticate(username, password)
     except NotCompliance as exc:
+        login_limits.succeeded(hub, attempt)  # the password was right
         log.warning("console login refused", agency=exc.agency, http_status=403,
                  reason="the account's agency is not a compliance office")
         return _login_page(request, hub, 403, str(exc), next_path, username)
     except Unauthenticated:
+        login_limits.failed(hub, attempt, username)
         log.warning("console login refused", reason="unknown username or wrong password",
                  http_status=401)
         return _login_page(request, hub, 401, "Unknown username or wrong password.",
                            next_path, username)
     except Forbidden as exc:
+        login_limits.succeeded(hub, attempt)  # the password was right
         log.warning("console login refused", reason="account of another site", http_status=403)
         return _login_page(request, hub, 403, str(exc), next_path, username)
+    login_limits.succeeded(hub, attempt)
     token, _ = sessions.issue(officer)
     log.info("console login", agency=officer.agency)
     response = RedirectResponse(next_path, status_code=303)

@@ -242,3 +242,11 @@ Poster = Annotated[Console, Depends(posting)]
 def form_value(console: Console, name: str) -> str:
     value = console.form.get(name, "") if console.form else ""
     return value.strip() if isinstance(value, str) else ""
+
+
+def refusal_page(request: Request, status: int, detail: str) -> Response:
+    """A form refused before any route ran (too large, or not a form): the console's error page."""
+    title = "Too much was sent" if status == 413 else "Not a form this console reads"
+    response = render(request, "error.html", status, title=title, detail=detail, problems=[])
+    _harden(response)
+    return response

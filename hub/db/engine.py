@@ -6,8 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from hub.errors import DatabaseUnavailable
 
@@ -54,3 +54,13 @@ def check_reachable(engine: Engine) -> None:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         where = engine.url.render_as_string(hide_password=True)
         raise DatabaseUnavailable(f"cannot reach the database {where} ({reason})") from None
+
+
+def database_answers(engine: Engine) -> bool:
+    """One `SELECT 1`: the probe a paused step uses to learn the database is back."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except SQLAlchemyError:
+        return False

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import Engine, delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from hub.db.session import insert_ignoring_duplicates, unit_of_work
 from hub.db.tables import Delivery, LedgerEntry, Message, Participant, utcnow
@@ -18,6 +19,12 @@ from hub.ledger_chain import Chain
 
 Decide = Callable[[], tuple[list[SQLModel], str | None]]
 DELIVERY_NS = uuid.UUID("5b0a4c1e-7f37-4d0e-9a52-2f4f6c0d8e11")
+
+
+def _keyed(site: str, sender: str, key: str) -> SelectOfScalar[Message]:
+    """The message a sender stored under an idempotency key (the unique constraint's index)."""
+    return select(Message).where(Message.site == site, Message.sender == sender,
+                                 Message.idempotency_key == key)
 
 
 def delivery_id(message_id: str, recipient: str) -> str:
@@ -44,23 +51,26 @@ class Store:
         self.chain = chain
 
     # messages -------------------------------------------------------------------------------
-    def add_message(self, msg: Message) -> Stored:
-        """Store a new message, or return the one already stored under its idempotency key."""
+    def add_message(self, msg: Message, legacy_key: str | None = None) -> Stored:
+        """Store a new message, or return the one already stored under its idempotency key.
+
+        `legacy_key` is the key as the client sent it: rows stored before keys were hashed
+        hold it raw, and a client retrying across the upgrade must still find its message.
+        No new row is ever stored under a raw key, so that lookup cannot race an insert.
+        """
         try:
             with unit_of_work(self.engine) as s:
+                if legacy_key is not None:
+                    earlier = s.exec(_keyed(msg.site, msg.sender, legacy_key)).first()
+                    if earlier is not None:
+                        return Stored(earlier.id, True, earlier.body_sha256)
                 s.add(msg)
             return Stored(msg.id, False, msg.body_sha256)
         except IntegrityError:
             if msg.idempotency_key is None:
                 raise
         with unit_of_work(self.engine) as s:
-            existing = s.exec(
-                select(Message).where(
-                    Message.site == msg.site,
-                    Message.sender == msg.sender,
-                    Message.idempotency_key == msg.idempotency_key,
-                )
-            ).one()
+            existing = s.exec(_keyed(msg.site, msg.sender, msg.idempotency_key)).one()
             return Stored(existing.id, True, existing.body_sha256)
 
     def discard_message(self, message_id: str) -> None:

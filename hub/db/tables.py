@@ -218,3 +218,33 @@ class Officer(SQLModel, table=True):
     agency: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     disabled: bool = False
+
+
+class ConsoleLoginAccount(SQLModel, table=True):
+    """Consecutive failed console sign-ins under one username, known or not.
+
+    Keyed by a keyed hash of the username typed, so an unknown name is throttled and locked
+    exactly as a real account is (the limiter must not tell which exist) and no mistyped
+    name, or password typed into the username box, is stored.
+    """
+
+    __tablename__ = "console_login_account"
+    account_key: str = Field(primary_key=True, max_length=64)
+    failed_count: int = 0
+    last_failure_at: datetime | None = None
+    next_attempt_at: datetime | None = None  # no password is checked before this
+    locked_at: datetime | None = None  # until `hub officer unlock`
+
+
+class ConsoleLoginFailure(SQLModel, table=True):
+    """A console sign-in attempt from one client address, kept while it is in the window.
+
+    Written before the password is checked and removed if it was right, so parallel
+    attempts from one address count against each other.
+    """
+
+    __tablename__ = "console_login_failure"
+    __table_args__ = (Index("ix_console_login_failure_address", "address", "failed_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(max_length=64)
+    failed_at: datetime = Field(default_factory=utcnow, index=True)

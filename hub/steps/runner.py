@@ -3,6 +3,10 @@
 The ack comes last, after every follow-up is confirmed by RabbitMQ, so a worker that dies
 at any point leaves the message to be redelivered: nothing is lost. Handlers are
 idempotent, so a redelivery does no harm.
+
+Only failures of the message itself count toward parking. When the database or RabbitMQ is
+out of reach, the worker stops taking messages, counts no attempt, and carries on once the
+service is back.
 """
 
 from __future__ import annotations
@@ -17,12 +21,24 @@ import structlog
 
 from hub.broker import Consumer, Delivered, Outgoing, Topology
 from hub.crypto import Sealer
-from hub.errors import BadInput, Busy, ConfigError, PermanentError, TransientError
+from hub.errors import (
+    BadInput,
+    BrokerUnavailable,
+    Busy,
+    ConfigError,
+    DatabaseUnavailable,
+    PermanentError,
+    TransientError,
+)
+from hub.steps.outage import OutageWait, Probe
 
 ATTEMPT = "x-hub-attempt"
 REASON = "x-hub-reason"
 MESSAGE_ID = "x-hub-message-id"
 CORRELATION_ID = "x-hub-correlation-id"
+# The database answered the first probe this many times running, yet this message still lost
+# its connection: the message is the cause, and its failures count like any other's.
+QUICK_RECOVERIES = 3
 
 log = structlog.get_logger("hub.step")
 
@@ -69,7 +85,8 @@ class JobCodec:
 
 class StepRunner:
     def __init__(
-        self, step: str, handle: Handle, codec: JobCodec, amqp_url: str, prefetch: int
+        self, step: str, handle: Handle, codec: JobCodec, amqp_url: str, prefetch: int,
+        database_answers: Probe,
     ) -> None:
         self.step = step
         self._handle = handle
@@ -77,6 +94,7 @@ class StepRunner:
         self._topology = codec.topology
         self._max_attempts = len(self._topology.retry_delays_ms) + 1
         self._consumer = Consumer(amqp_url, self._topology.work_queue(step), prefetch)
+        self._outage = OutageWait(database_answers, self._consumer.idle)
 
     def run(self) -> None:
         log.info("worker started", step=self.step, queue=self._topology.work_queue(self.step))
@@ -95,34 +113,57 @@ class StepRunner:
             step=self.step,
             attempt=attempt,
         ):
-            try:
-                body = self._codec.decode(msg)
-                job = Job(
-                    step=self.step,
-                    body=body,
-                    message_id=message_id,
-                    attempt=attempt,
-                    final_attempt=attempt + 1 >= self._max_attempts,
-                    redelivered=msg.redelivered,
-                )
-                for nxt in self._handle(job):
-                    self._consumer.channel.publish(
-                        self._codec.encode(nxt.step, nxt.body, message_id)
-                    )
-            except Busy as exc:
-                self._retry(msg, attempt, str(exc), count=False)
-            except TransientError as exc:
-                if attempt + 1 < self._max_attempts:
-                    self._retry(msg, attempt, str(exc), count=True)
-                else:
-                    self._park(msg, f"gave up after {attempt + 1} attempts: {exc}")
-            except (PermanentError, BadInput, ConfigError) as exc:
-                self._park(msg, str(exc))
-            except Exception as exc:  # a bug must park the message, never lose or loop it
-                log.exception("unexpected error", exc_type=type(exc).__name__)
-                self._park(msg, f"internal error ({type(exc).__name__}); see hub logs")
+            quick_recoveries = 0
+            while outage := self._settle(msg, message_id, attempt,
+                                         outage_counts=quick_recoveries >= QUICK_RECOVERIES):
+                failed_probes = self._outage.wait(outage)
+                if failed_probes is None:
+                    return  # stopping: unacked, so RabbitMQ gives the message to the next worker
+                quick_recoveries = quick_recoveries + 1 if failed_probes == 0 else 0
             self._consumer.ack(msg)
             log.debug("handled", duration_ms=round((time.perf_counter() - started) * 1000, 2))
+
+    def _settle(self, msg: Delivered, message_id: str, attempt: int,
+                outage_counts: bool) -> DatabaseUnavailable | None:
+        """Handle the message, or schedule its retry, or park it.
+
+        Returns the database outage that kept it from being handled, if one did (and does not
+        count): the caller holds the message until the database is back.
+        """
+        try:
+            job = Job(
+                step=self.step,
+                body=self._codec.decode(msg),
+                message_id=message_id,
+                attempt=attempt,
+                final_attempt=attempt + 1 >= self._max_attempts,
+                redelivered=msg.redelivered,
+            )
+            for nxt in self._handle(job):
+                self._consumer.channel.publish(self._codec.encode(nxt.step, nxt.body, message_id))
+        except DatabaseUnavailable as exc:
+            if not outage_counts:
+                return exc
+            self._failed(msg, attempt, exc)
+        except BrokerUnavailable:
+            raise  # the worker drops its connection and reconnects; unacked, nothing counted
+        except Busy as exc:
+            self._retry(msg, attempt, str(exc), count=False)
+        except TransientError as exc:
+            self._failed(msg, attempt, exc)
+        except (PermanentError, BadInput, ConfigError) as exc:
+            self._park(msg, str(exc))
+        except Exception as exc:  # a bug must park the message, never lose or loop it
+            log.exception("unexpected error", exc_type=type(exc).__name__)
+            self._park(msg, f"internal error ({type(exc).__name__}); see hub logs")
+        return None
+
+    def _failed(self, msg: Delivered, attempt: int, exc: TransientError) -> None:
+        """A counted failure: retried after a growing delay, parked once the delays are spent."""
+        if attempt + 1 < self._max_attempts:
+            self._retry(msg, attempt, str(exc), count=True)
+        else:
+            self._park(msg, f"gave up after {attempt + 1} attempts: {exc}")
 
     def _retry(self, msg: Delivered, attempt: int, reason: str, count: bool) -> None:
         levels = len(self._topology.retry_delays_ms)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import select
 
 from hub.bootstrap import Hub
 from hub.db.session import unit_of_work
 from hub.db.tables import Message
+from hub.intake import stored_idempotency_key
 from hub.partners import PartnerServer
 from tests.harness import RunningHub, notice, wait_for
 from tests.queues import depth
@@ -112,7 +114,8 @@ def test_malformed_notice_is_422_naming_every_problem_and_nothing_is_queued(
 def test_body_that_is_not_json_is_422(api_only: RunningHub) -> None:
     """A body that is not JSON gets a problem at `$`, not a stack trace."""
     r = api_only.http.post("/v1/agencies/sfpd/diversion-notices", content=b"{not json",
-                           headers={"Authorization": f"Bearer {api_only.token('sfpd')}"})
+                           headers={"Authorization": f"Bearer {api_only.token('sfpd')}",
+                                    "Content-Type": "application/json"})
     assert r.status_code == 422
     assert r.json()["errors"][0]["path"] == "$"
     assert depth(api_only.hub, "ingest") == 0
@@ -158,3 +161,44 @@ def test_same_key_with_other_body_is_refused(api_only: RunningHub) -> None:
     assert r.status_code == 422
     assert r.json()["errors"][0]["path"] == "header:Idempotency-Key"
     assert depth(api_only.hub, "ingest") == 1
+
+
+PHI_KEY = "Jane Doe 505-555-0100"
+
+
+def _stored_keys(hub: Hub) -> list[str | None]:
+    with unit_of_work(hub.engine) as s:
+        return list(s.exec(select(Message.idempotency_key)).all())
+
+
+def test_idempotency_key_is_stored_as_a_keyed_hash(running: RunningHub) -> None:
+    """The database holds an HMAC of the client's key, and the key still de-duplicates."""
+    body = notice()
+    first = running.post("sfpd", "diversion-notices", body, key=PHI_KEY)
+    assert first.status_code == 202, first.text
+    message_id = first.json()["message_id"]
+    [stored] = _stored_keys(running.hub)
+    assert stored == stored_idempotency_key(running.hub.hasher, "santa-fe", "sfpd", PHI_KEY)
+    assert stored.startswith("h1:") and len(stored) == 67
+    assert not any(part in stored for part in ("Jane", "Doe", "505-555", "555-0100", " "))
+    second = running.post("sfpd", "diversion-notices", body, key=PHI_KEY)
+    assert second.json() == {"message_id": message_id, "status": "accepted", "duplicate": True}
+    wait_for("deliveries settled", lambda: running.settled(message_id, 2))
+    assert running.partners["provider"].message_ids() == [message_id]
+    assert running.partners["da"].message_ids() == [message_id]
+    assert _stored_messages(running.hub) == 1
+
+
+def test_a_key_stored_raw_before_hashing_still_finds_its_message(api_only: RunningHub) -> None:
+    """A row from before the upgrade holds the raw key; a retry with it gets the same id."""
+    body = notice()
+    message_id = api_only.submit("sfpd", "diversion-notices", body, key=PHI_KEY)
+    with unit_of_work(api_only.hub.engine) as s:  # as the hub stored it before keys were hashed
+        s.execute(update(Message).where(Message.id == message_id)  # type: ignore[arg-type]
+                  .values(idempotency_key=PHI_KEY))
+    again = api_only.post("sfpd", "diversion-notices", body, key=PHI_KEY)
+    assert again.status_code == 202
+    assert again.json() == {"message_id": message_id, "status": "accepted", "duplicate": True}
+    other = api_only.post("sfpd", "diversion-notices", notice(referral_reason="x"), key=PHI_KEY)
+    assert other.status_code == 422
+    assert _stored_keys(api_only.hub) == [PHI_KEY]

@@ -71,9 +71,12 @@ def test_with_an_unreachable_database_serve_prints_one_clear_line(base: Settings
 
 def test_production_refuses_a_site_with_stand_ins(base: Settings) -> None:
     """HUB_ENV=production with the demo site's stand-ins: refused, naming them."""
-    secrets = {"HUB_ENV": "production", "HUB_LEDGER_KEY": "k" * 40, "HUB_TOKEN_KEY": "t" * 40,
+    secrets = {"HUB_ENV": "production", "HUB_LEDGER_KEY": "production-ledger-key-0123456789",
+               "HUB_TOKEN_KEY": "production-token-key-0123456789ab",
                "HUB_PAYLOAD_KEY": "cHJvZHVjdGlvbi1wYXlsb2FkLWtleS0zMmJ5dGVzISE=",
-               "HUB_LEDGER_SIGNING_KEY": "cHJvZHVjdGlvbi1zaWduaW5nLXNlZWQtMzJieXRlcyE="}
+               "HUB_LEDGER_SIGNING_KEY": "cHJvZHVjdGlvbi1zaWduaW5nLXNlZWQtMzJieXRlcyE=",
+               "HUB_AMQP_URL": "amqp://lead-hub:broker-secret@127.0.0.1:5672/%2F",
+               "HUB_PUBLIC_URL": "https://hub.lead.example"}
     line = _one_line(_serve(base, PROJECT_ROOT / "deploy" / "sites" / "santa-fe.yaml",
                             **secrets))
     assert "stand-in" in line and "da, provider" in line and "development only" in line

@@ -6,18 +6,23 @@ import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from pydantic import ValidationError
 
+from hub.banner import banner, development_key_warning
+from hub.bootstrap import Hub
 from hub.settings import DEV_PAYLOAD_KEY, Settings
 
 REAL = {
     "ledger_key": "a-real-ledger-key-from-the-vault",
     "token_key": "a-real-token-signing-key-from-the-vault-0123",
-    "payload_key": base64.b64encode(b"R" * 32).decode(),
-    "ledger_signing_key": base64.b64encode(b"S" * 32).decode(),
+    "payload_key": base64.b64encode(bytes(range(32))).decode(),
+    "ledger_signing_key": base64.b64encode(bytes(range(100, 132))).decode(),
+    "amqp_url": "amqp://lead-hub:a-broker-password@rabbit.internal:5672/%2F",
+    "public_url": "https://hub.lead.example",
 }
 
 
@@ -92,3 +97,53 @@ def test_retry_delays_must_be_positive_and_non_empty(delays: list[int]) -> None:
     """An empty list or a non-positive delay is refused."""
     with pytest.raises(ValidationError, match="HUB_RETRY_DELAYS_MS"):
         settings(retry_delays_ms=delays)
+
+
+def _refusal(**values: Any) -> str:
+    with pytest.raises(ValidationError) as info:
+        settings(env="production", **{**REAL, **values})
+    return str(info.value)
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("ledger_key", "x7Qp2-short-ledger-key", "HUB_LEDGER_KEY is 22 characters"),
+    ("token_key", "k" * 40, "HUB_TOKEN_KEY repeats 1 distinct characters"),
+    ("token_key", "abcabcabcabcabcabcabcabcabcabcabcabc", "HUB_TOKEN_KEY repeats 3"),
+    ("payload_key", base64.b64encode(b"R" * 32).decode(), "HUB_PAYLOAD_KEY repeats 1"),
+    ("ledger_signing_key", base64.b64encode(b"S" * 16).decode(),
+     "HUB_LEDGER_SIGNING_KEY decodes to 16 bytes"),
+    ("amqp_url", "amqp://guest:guest@rabbit.internal:5672/%2F", "HUB_AMQP_URL uses RabbitMQ's"),
+    ("amqp_url", "amqp://rabbit.internal:5672/%2F", "guest:guest"),
+    ("public_url", "http://hub.lead.example", "HUB_PUBLIC_URL is 'http://hub.lead.example'"),
+])
+def test_production_refuses_a_weak_secret_or_plain_url(field: str, value: str, says: str) -> None:
+    """Each weak key, the guest broker account and plain HTTP are refused, naming the variable."""
+    assert says in _refusal(**{field: value})
+
+
+def test_production_names_every_problem_in_one_message() -> None:
+    """Several problems at once are all listed in the one refusal."""
+    message = _refusal(ledger_key="short", token_key="t" * 64,
+                       amqp_url="amqp://guest:guest@127.0.0.1:5672/%2F",
+                       public_url="http://127.0.0.1:8000")
+    for name in ("HUB_LEDGER_KEY", "HUB_TOKEN_KEY", "HUB_AMQP_URL", "HUB_PUBLIC_URL"):
+        assert name in message
+    assert message.count("HUB_ENV=production refuses") == 1
+
+
+def test_development_accepts_what_production_refuses() -> None:
+    """Development keeps working with the guest broker, plain HTTP and short keys."""
+    s = settings(ledger_key="short", amqp_url="amqp://guest:guest@127.0.0.1:5672/%2F")
+    assert s.env == "development"
+
+
+def test_development_warns_that_the_token_key_is_public() -> None:
+    """`hub serve` in development says in one line that tokens can be forged; production not."""
+    warning = development_key_warning(settings())
+    assert warning is not None and "\n" not in warning
+    assert "development key" in warning and "never face a network" in warning
+    fake = cast(Hub, SimpleNamespace(settings=settings(), site=SimpleNamespace(
+        site="santa-fe", name="Santa Fe", stand_ins={})))
+    assert warning in banner(fake, "ingest x1").splitlines()
+    assert development_key_warning(settings(env="production", **REAL)) is None
+    assert development_key_warning(settings(token_key=REAL["token_key"])) is None
