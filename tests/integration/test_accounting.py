@@ -236,8 +236,15 @@ V1_ROWS = [  # (legal_basis, decision): what ledgers written before the kind was
 
 
 @pytest.fixture
-def old_ledger(settings: Settings) -> Iterator[tuple[Any, str, str]]:
+def old_settings(blank_database_url: str, services: Any) -> Settings:
+    return Settings(database_url=blank_database_url, amqp_url=services.amqp_url,
+                    broker_prefix=f"test-{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def old_ledger(old_settings: Settings) -> Iterator[tuple[Any, str, str]]:
     """A database at the schema before basis kinds, with a chain of five version-1 links."""
+    settings = old_settings
     engine = make_engine(settings.database_url)
     _migrate(engine, "0004")
     chain = Chain(settings.ledger_key)
@@ -271,11 +278,11 @@ def old_ledger(settings: Settings) -> Iterator[tuple[Any, str, str]]:
 
 
 def test_the_migration_back_fills_basis_kinds_and_the_chain_still_verifies(
-    settings: Settings, old_ledger: tuple[Any, str, str],
+    old_settings: Settings, old_ledger: tuple[Any, str, str],
 ) -> None:
     """Old rows get their kind from what they record; old and new links both verify."""
     engine, _order, _consent = old_ledger
-    hub = bootstrap(settings, declare=False)  # migrates to the newest schema
+    hub = bootstrap(old_settings, declare=False)  # migrates to the newest schema
     try:
         with engine.connect() as conn:
             kinds = [r[0] for r in conn.execute(text(

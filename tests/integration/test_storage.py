@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 import hub.db.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from hub.db.engine import make_engine, upgrade
 from hub.settings import Settings
+from tests.services import Services
 from tests.harness import RunningHub, hold, hub_cli, notice, wait_for
 
 FAMILY = "Quixotlan"
@@ -45,8 +46,9 @@ def _schema_diff(url: str) -> list[Any]:
         engine.dispose()
 
 
-def test_upgrade_twice_is_harmless_and_schema_matches_models(database_url: str) -> None:
+def test_upgrade_twice_is_harmless_and_schema_matches_models(blank_database_url: str) -> None:
     """Migrating a fresh database twice succeeds and leaves a schema identical to the models."""
+    database_url = blank_database_url
     engine = make_engine(database_url)
     try:
         upgrade(engine)
@@ -61,8 +63,10 @@ def test_upgrade_twice_is_harmless_and_schema_matches_models(database_url: str) 
     assert _schema_diff(database_url) == []
 
 
-def test_db_upgrade_cli_reports_newest_schema(settings: Settings) -> None:
+def test_db_upgrade_cli_reports_newest_schema(blank_database_url: str,
+                                             services: Services) -> None:
     """`python -m hub db upgrade` exits 0, says the database is current, and creates the schema."""
+    settings = Settings(database_url=blank_database_url, amqp_url=services.amqp_url)
     result = hub_cli(settings, "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert "database is at the newest schema" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
 
 from starlette.requests import Request
@@ -51,7 +52,11 @@ def _run(headers: dict[str, str], pieces: Iterable[bytes],
 
     scope = {"type": "http", "method": "POST", "path": path, "headers": [
         (k.lower().encode(), v.encode()) for k, v in headers.items()]}
-    asyncio.run(BodyLimits(app, RULES, 5, _refuse)(scope, receive, send))
+    # a thread of its own: the browser tests' sync Playwright leaves a loop marked running
+    # in the main thread, where asyncio.run() would refuse to start
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, BodyLimits(app, RULES, 5, _refuse)(scope, receive, send)
+                    ).result()
     return app, sent
 
 
