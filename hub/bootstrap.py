@@ -73,7 +73,8 @@ class Hub:
 
     def runner(self, step: str) -> StepRunner:
         return StepRunner(step, self.handler(step), self.codec, self.settings.amqp_url,
-                          self.settings.prefetch, partial(database_answers, self.engine))
+                          self.settings.prefetch, partial(database_answers, self.engine),
+                          batch=min(self.settings.step_batch, self.settings.prefetch))
 
     def close(self) -> None:
         self.publishers.close()

@@ -221,6 +221,11 @@ class PublisherPool:
                 return
 
 
+def _delivered(method: Any, props: Any, body: bytes) -> Delivered:
+    return Delivered(body=body, headers=dict(props.headers or {}),
+                     delivery_tag=method.delivery_tag, redelivered=method.redelivered)
+
+
 class Consumer:
     """A competing consumer of one work queue, with manual acks and a bounded prefetch."""
 
@@ -233,23 +238,34 @@ class Consumer:
     def ack(self, msg: Delivered) -> None:
         self.channel.raw.basic_ack(msg.delivery_tag)
 
-    def run(self, handle: Callable[[Delivered], None]) -> None:
+    def run(self, handle: Callable[[list[Delivered]], None], max_batch: int = 1,
+            fill_wait: float = 0.005) -> None:
+        """Hand messages over in batches: what prefetch already holds, up to `max_batch`,
+        waiting at most `fill_wait` seconds for more once one has arrived."""
         ch = self.channel.raw
         ch.basic_qos(prefetch_count=self._prefetch)
         try:
-            for method, props, body in ch.consume(self._queue, inactivity_timeout=0.5):
+            stream = ch.consume(self._queue, inactivity_timeout=0.5)
+            for method, props, body in stream:
                 if self._stop.is_set():
                     break
                 if method is None:  # inactivity tick: lets stop() take effect
                     continue
-                handle(
-                    Delivered(
-                        body=body,
-                        headers=dict(props.headers or {}),
-                        delivery_tag=method.delivery_tag,
-                        redelivered=method.redelivered,
-                    )
-                )
+                batch = [_delivered(method, props, body)]
+                deadline = time.monotonic() + fill_wait
+                while len(batch) < max_batch:
+                    if not ch.get_waiting_message_count():
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        ch.connection.process_data_events(time_limit=left)
+                        if not ch.get_waiting_message_count():
+                            break
+                    method, props, body = next(stream)
+                    if method is None:
+                        break
+                    batch.append(_delivered(method, props, body))
+                handle(batch)
         except pika.exceptions.AMQPError as exc:
             if not self._stop.is_set():
                 raise BrokerUnavailable(f"consumer lost RabbitMQ: {type(exc).__name__}") from None

@@ -22,16 +22,26 @@ ACCOUNT_UNLOCKED = "account-unlocked"  # `hub officer unlock`, by whoever ran it
 ADDRESS_LIMITED = "address-limited"  # a client address reached its failures per window
 
 
-def record(engine: Engine, chain: Chain, *, site: str, kind: str, actor: str, subject: str,
-           reason: str, participant_id: str | None = None, message_id: str = "-",
-           delivery_id: str = "-", attempt: int = 0, recipient: str = "-") -> None:
-    """Append one event row. `subject` says what was looked at or acted on (no values)."""
-    entry = LedgerEntry(
+def entry(*, site: str, kind: str, actor: str, subject: str, reason: str,
+          participant_id: str | None = None, message_id: str = "-", delivery_id: str = "-",
+          attempt: int = 0, recipient: str = "-") -> LedgerEntry:
+    """One event row, for the caller's transaction to append. `subject` says what was looked
+    at or acted on (no values)."""
+    return LedgerEntry(
         recorded_at=utcnow(), site=site, message_id=message_id, delivery_id=delivery_id,
         attempt=attempt, participant_id=participant_id, discloser=actor[:64],
         recipient=recipient[:64], purpose="-", message_type="-", field_path=subject[:200],
         data_class="-", value_hmac="-", decision=kind, reason=reason[:300], legal_basis="-",
         mapping_version="-",
     )
+
+
+def record(engine: Engine, chain: Chain, *, site: str, kind: str, actor: str, subject: str,
+           reason: str, participant_id: str | None = None, message_id: str = "-",
+           delivery_id: str = "-", attempt: int = 0, recipient: str = "-") -> None:
+    """Append one event row in a transaction of its own."""
+    row = entry(site=site, kind=kind, actor=actor, subject=subject, reason=reason,
+                participant_id=participant_id, message_id=message_id,
+                delivery_id=delivery_id, attempt=attempt, recipient=recipient)
     with unit_of_work(engine) as s:
-        chain.append(s, [entry])
+        chain.append(s, [row])

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     console_login_forget_after_hours: float = Field(24, gt=0)  # unlocked usernames' failures
 
     prefetch: int = Field(64, ge=1, le=10_000)
+    # at most this many messages a step handles as one unit (of what prefetch holds)
+    step_batch: int = Field(64, ge=1, le=1_000)
     retry_delays_ms: list[int] = [1_000, 5_000, 30_000, 120_000, 600_000]
     push_timeout_seconds: float = 10.0
     validate_fhir_on_egress: bool = True

@@ -40,6 +40,9 @@ class Delivery(Strict):
     # development only: `hub serve` runs a stand-in receiver at the push URL (refused when
     # HUB_ENV=production)
     stand_in: bool = False
+    # pushes in flight to this agency at once, per deliver worker: a slow partner holds at
+    # most this many of a batch's connections
+    concurrency: int = Field(8, ge=1, le=64)
 
     @model_validator(mode="after")
     def _one_way(self) -> "Delivery":

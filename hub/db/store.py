@@ -179,6 +179,68 @@ class Store:
             self.chain.append(s, [r for r in records if isinstance(r, LedgerEntry)])
             return "claimed"
 
+    def claim_batch(self, deliveries: list[str], lease: timedelta,
+                    decide: Callable[[str], tuple[list[SQLModel], str | None]]) -> dict[str, str]:
+        """`claim` for several deliveries in one transaction, under one lock of the ledger's head.
+
+        The same order as `claim` (delivery rows, then the head), so the two never deadlock.
+        `decide(id)` runs for each claimed delivery; if it raises, nothing is written. Returns,
+        per delivery, 'claimed' or why it cannot be taken, as `claim` does.
+        """
+        now = utcnow()
+        with unit_of_work(self.engine) as s:
+            claimed = set(s.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(deliveries),  # type: ignore[attr-defined]
+                    Delivery.status.in_(("pending", "parked")),  # type: ignore[attr-defined]
+                    or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),  # type: ignore[union-attr,operator]
+                )
+                .values(attempts=Delivery.attempts + 1, updated_at=now, lease_until=now + lease)
+                .returning(Delivery.id)).scalars())  # type: ignore[arg-type]
+            states = dict.fromkeys(deliveries, "missing")
+            others = set(deliveries) - claimed
+            if others:
+                for did, status in s.execute(select(Delivery.id, Delivery.status).where(
+                        Delivery.id.in_(others))):  # type: ignore[attr-defined]
+                    states[did] = status if status in ("delivered", "withheld") else "busy"
+            if not claimed:
+                return states
+            self.chain.lock(s)
+            records: list[SQLModel] = []
+            entries: list[LedgerEntry] = []
+            finals: dict[str, list[str]] = {}
+            for did in deliveries:
+                if did not in claimed:
+                    continue
+                states[did] = "claimed"
+                written, final_status = decide(did)
+                records += [r for r in written if not isinstance(r, LedgerEntry)]
+                entries += [r for r in written if isinstance(r, LedgerEntry)]
+                if final_status:
+                    finals.setdefault(final_status, []).append(did)
+            for status, dids in finals.items():
+                s.execute(update(Delivery).where(Delivery.id.in_(dids))  # type: ignore[attr-defined]
+                          .values(status=status, lease_until=None, last_error=None))
+            s.add_all(records)
+            self.chain.append(s, entries)
+            return states
+
+    def finish_batch(self, delivered: list[str], failed: list[tuple[str, str, str]],
+                     events: list[LedgerEntry]) -> None:
+        """Outcomes of several pushes, and their attempt-failed ledger rows, in one transaction."""
+        now = utcnow()
+        with unit_of_work(self.engine) as s:
+            if delivered:
+                s.execute(update(Delivery).where(Delivery.id.in_(delivered))  # type: ignore[attr-defined]
+                          .values(status="delivered", last_error=None, lease_until=None,
+                                  updated_at=now))
+            for did, status, error in failed:
+                s.execute(update(Delivery).where(Delivery.id == did)  # type: ignore[arg-type]
+                          .values(status=status, last_error=error[:500], lease_until=None,
+                                  updated_at=now))
+            self.chain.append(s, events)
+
     def finish(self, delivery: str, status: str, error: str | None = None) -> None:
         """Record the outcome and release the lease."""
         with unit_of_work(self.engine) as s:

@@ -7,6 +7,8 @@ delivery, so no byte leaves before its record exists.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,16 +24,17 @@ from consent.decisions import Decision, DisclosureContext, DisclosurePolicy, Par
 from hub.classification import Catalogue, FieldValue
 from hub.crypto import Hasher
 from hub.db.store import Store
-from hub.db.tables import utcnow
-from hub.errors import Busy, PermanentError, Reached, TransientError
+from hub.db.tables import LedgerEntry, utcnow
+from hub.errors import Busy, HubError, PermanentError, Reached, TransientError
 from hub import ledger_events
 from hub.inbox import Inbox
 from hub.ledger import SHORT_NOTICE, entries_for
 from hub.messages import MessageType
 from hub.site import Agency, Site
-from hub.steps.runner import Job, Next
+from hub.steps.runner import Job, Next, Outcome
 
 log = structlog.get_logger("hub.deliver")
+PUSH_THREADS = 32  # pushes in flight per deliver worker, across all agencies
 
 
 def _party(agency_id: str, agency: Agency) -> Party:
@@ -83,6 +86,96 @@ class DeliverStep:
         self._pusher = pusher
         self._lease = lease
         self._validate_fhir = validate_fhir
+        self._executor: ThreadPoolExecutor | None = None
+        self._gates: dict[str, threading.Semaphore] = {}
+        self._gates_lock = threading.Lock()
+
+    def handle_batch(self, jobs: list[Job]) -> list[Outcome]:
+        """A batch as one unit: every delivery claimed, decided and ledgered in one
+        transaction, the pushes sent concurrently (bounded per agency), the outcomes and
+        failed attempts recorded in one more. A delivery that fails fails alone."""
+        outcomes: list[Outcome] = [None] * len(jobs)
+        index: dict[str, int] = {}
+        for i, job in enumerate(jobs):
+            b = job.body
+            missing = {b["sender"], b["recipient"]} - self._site.agencies.keys()
+            if missing:
+                outcomes[i] = PermanentError(f"agency {', '.join(sorted(missing))} is no longer "
+                                             "in the site configuration")
+            elif b["delivery_id"] not in index:  # a repeat in the batch is handled alone
+                index[b["delivery_id"]] = i
+        decided: dict[str, _Outcome] = {}
+
+        def decide(did: str) -> tuple[list[SQLModel], str | None]:
+            decided[did] = self._decide(jobs[index[did]])
+            return decided[did].records, decided[did].final_status
+
+        states = self._store.claim_batch(list(index), self._lease, decide)
+        to_push: list[tuple[int, str]] = []
+        for did, i in index.items():
+            try:
+                if not self._claimed(states[did]):
+                    outcomes[i] = []
+                elif decided[did].final_status is None:
+                    to_push.append((i, did))
+                else:
+                    self._log(did, jobs[i], decided[did])
+                    outcomes[i] = []
+            except HubError as exc:
+                outcomes[i] = exc
+        delivered: list[str] = []
+        failed: list[tuple[str, str, str]] = []
+        events = []
+        for (i, did), result in zip(to_push, self._push_all(jobs, to_push, decided), strict=True):
+            if isinstance(result, (TransientError, PermanentError)):
+                parked = jobs[i].final_attempt or isinstance(result, PermanentError)
+                failed.append((did, "parked" if parked else "pending", str(result)))
+                events.append(self._failure(jobs[i], did, result, parked))
+                outcomes[i] = result
+            else:
+                delivered.append(did)
+                self._log(did, jobs[i], decided[did])
+                outcomes[i] = []
+        self._store.finish_batch(delivered, failed, events)
+        return outcomes
+
+    def _push_all(self, jobs: list[Job], to_push: list[tuple[int, str]],
+                  decided: dict[str, _Outcome]) -> list[int | HubError]:
+        """Every push of a batch, concurrently; at most `concurrency` at once per agency."""
+        if not to_push:
+            return []
+
+        def push(i: int, did: str) -> int | HubError:
+            b = jobs[i].body
+            agency = self._site.agencies[b["recipient"]]
+            with self._gate(b["recipient"], agency.delivery.concurrency):
+                try:
+                    return self._pusher.push(str(agency.delivery.push), decided[did].rendered,  # type: ignore[arg-type]
+                                             did, b["message_id"])
+                except (TransientError, PermanentError) as exc:
+                    return exc
+
+        if len(to_push) == 1:
+            return [push(*to_push[0])]
+        return list(self._pool().map(lambda pair: push(*pair), to_push))
+
+    def _gate(self, agency: str, limit: int) -> threading.Semaphore:
+        with self._gates_lock:
+            if agency not in self._gates:
+                self._gates[agency] = threading.BoundedSemaphore(limit)
+            return self._gates[agency]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=PUSH_THREADS,
+                                                thread_name_prefix="push")
+        return self._executor
+
+    @staticmethod
+    def _log(did: str, job: Job, outcome: _Outcome) -> None:
+        with structlog.contextvars.bound_contextvars(delivery_id=did,
+                                                     recipient=job.body["recipient"]):
+            log.info(outcome.event, fields=outcome.fields, withheld=outcome.withheld)
 
     def __call__(self, job: Job) -> list[Next]:
         b = job.body
@@ -179,16 +272,15 @@ class DeliverStep:
             return fhir_ehr.render(form.value, body, meta, validate=self._validate_fhir)
         return json_partner.render(form.value, body, meta)
 
-    def _record_failure(self, job: Job, did: str, message_id: str,
-                        exc: TransientError | PermanentError, parked: bool) -> None:
+    def _failure(self, job: Job, did: str, exc: TransientError | PermanentError,
+                 parked: bool) -> LedgerEntry:
         # What became of the bytes is the subject: the accounting lists every attempt that
         # may have reached the partner, whatever it answered. Unknown counts as sent.
         reached = exc.reached or Reached.NO_ANSWER
-        ledger_events.record(
-            self._store.engine, self._store.chain, site=self._site.site,
-            kind=ledger_events.ATTEMPT_FAILED, actor="hub", subject=reached.value,
-            reason=f"{exc}; {'parked' if parked else 'will retry'}",
-            participant_id=job.body.get("participant_id"), message_id=message_id,
+        return ledger_events.entry(
+            site=self._site.site, kind=ledger_events.ATTEMPT_FAILED, actor="hub",
+            subject=reached.value, reason=f"{exc}; {'parked' if parked else 'will retry'}",
+            participant_id=job.body.get("participant_id"), message_id=job.body["message_id"],
             delivery_id=did, attempt=job.attempt + 1, recipient=job.body["recipient"])
 
     def _push(self, job: Job, url: str, rendered: Rendered, did: str, message_id: str) -> None:
@@ -196,8 +288,8 @@ class DeliverStep:
             status = self._pusher.push(url, rendered, did, message_id)
         except (TransientError, PermanentError) as exc:
             parked = job.final_attempt or isinstance(exc, PermanentError)
-            self._store.finish(did, "parked" if parked else "pending", str(exc))
-            self._record_failure(job, did, message_id, exc, parked)
+            self._store.finish_batch([], [(did, "parked" if parked else "pending", str(exc))],
+                                     [self._failure(job, did, exc, parked)])
             raise
         self._store.finish(did, "delivered")
         log.debug("recipient accepted", http_status=status)

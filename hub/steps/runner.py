@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 import structlog
@@ -62,6 +62,20 @@ class Next:
 
 
 Handle = Callable[[Job], list[Next]]
+# What a batch handler says of each job: its follow-ups, the error it failed with, or None
+# when the job is to be handled alone (the runner then calls the handler for it).
+Outcome = list[Next] | Exception | None
+
+
+@runtime_checkable
+class BatchHandle(Protocol):
+    """A step that handles what prefetch holds as one unit (one transaction, concurrent I/O).
+
+    A job that fails fails alone: its Outcome is its error, and the others go on."""
+
+    def __call__(self, job: Job) -> list[Next]: ...
+
+    def handle_batch(self, jobs: list[Job]) -> list[Outcome]: ...
 
 
 class JobCodec:
@@ -86,10 +100,11 @@ class JobCodec:
 class StepRunner:
     def __init__(
         self, step: str, handle: Handle, codec: JobCodec, amqp_url: str, prefetch: int,
-        database_answers: Probe,
+        database_answers: Probe, batch: int = 1,
     ) -> None:
         self.step = step
         self._handle = handle
+        self._batch = batch if isinstance(handle, BatchHandle) else 1
         self._codec = codec
         self._topology = codec.topology
         self._max_attempts = len(self._topology.retry_delays_ms) + 1
@@ -98,12 +113,42 @@ class StepRunner:
 
     def run(self) -> None:
         log.info("worker started", step=self.step, queue=self._topology.work_queue(self.step))
-        self._consumer.run(self._on_message)
+        self._consumer.run(self._on_batch, self._batch)
 
     def stop(self) -> None:
         self._consumer.stop()
 
-    def _on_message(self, msg: Delivered) -> None:
+    def _on_batch(self, msgs: list[Delivered]) -> None:
+        """Handle a batch as one unit where the step can, then settle each message alone."""
+        outcomes: list[Outcome] = [None] * len(msgs)
+        if len(msgs) > 1:
+            jobs: list[Job] = []
+            at: list[int] = []
+            for i, msg in enumerate(msgs):
+                try:
+                    jobs.append(self._job(msg))
+                    at.append(i)
+                except Exception:  # noqa: BLE001 (settled alone below, which parks it)
+                    continue
+            try:
+                for i, outcome in zip(at, self._handle.handle_batch(jobs),  # type: ignore[attr-defined]
+                                      strict=True):
+                    outcomes[i] = outcome
+            except DatabaseUnavailable:
+                pass  # each message then meets the outage alone, and waits it out
+            except Exception as exc:  # a bug in the batch path: fall back to one at a time
+                log.exception("batch failed; handling its messages one by one",
+                              exc_type=type(exc).__name__, count=len(msgs))
+        for msg, outcome in zip(msgs, outcomes, strict=True):
+            self._on_message(msg, outcome)
+
+    def _job(self, msg: Delivered) -> Job:
+        attempt = int(msg.headers.get(ATTEMPT, 0))
+        return Job(step=self.step, body=self._codec.decode(msg),
+                   message_id=str(msg.headers.get(MESSAGE_ID, "unknown")), attempt=attempt,
+                   final_attempt=attempt + 1 >= self._max_attempts, redelivered=msg.redelivered)
+
+    def _on_message(self, msg: Delivered, outcome: Outcome = None) -> None:
         message_id = str(msg.headers.get(MESSAGE_ID, "unknown"))
         attempt = int(msg.headers.get(ATTEMPT, 0))
         started = time.perf_counter()
@@ -115,7 +160,9 @@ class StepRunner:
         ):
             quick_recoveries = 0
             while outage := self._settle(msg, message_id, attempt,
-                                         outage_counts=quick_recoveries >= QUICK_RECOVERIES):
+                                         outage_counts=quick_recoveries >= QUICK_RECOVERIES,
+                                         outcome=outcome):
+                outcome = None  # after an outage, the message is handled again, alone
                 failed_probes = self._outage.wait(outage)
                 if failed_probes is None:
                     return  # stopping: unacked, so RabbitMQ gives the message to the next worker
@@ -124,22 +171,17 @@ class StepRunner:
             log.debug("handled", duration_ms=round((time.perf_counter() - started) * 1000, 2))
 
     def _settle(self, msg: Delivered, message_id: str, attempt: int,
-                outage_counts: bool) -> DatabaseUnavailable | None:
-        """Handle the message, or schedule its retry, or park it.
+                outage_counts: bool, outcome: Outcome = None) -> DatabaseUnavailable | None:
+        """Handle the message (or take its batch's outcome), or schedule its retry, or park it.
 
         Returns the database outage that kept it from being handled, if one did (and does not
         count): the caller holds the message until the database is back.
         """
         try:
-            job = Job(
-                step=self.step,
-                body=self._codec.decode(msg),
-                message_id=message_id,
-                attempt=attempt,
-                final_attempt=attempt + 1 >= self._max_attempts,
-                redelivered=msg.redelivered,
-            )
-            for nxt in self._handle(job):
+            if isinstance(outcome, Exception):
+                raise outcome
+            follow_ups = outcome if outcome is not None else self._handle(self._job(msg))
+            for nxt in follow_ups:
                 self._consumer.channel.publish(self._codec.encode(nxt.step, nxt.body, message_id))
         except DatabaseUnavailable as exc:
             if not outage_counts:
