@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from typing import Annotated
@@ -55,31 +56,35 @@ def _cannot_start(exc: HubError) -> None:
 
 @app.command()
 def serve(
-    workers: Annotated[int, typer.Option(help="consumers per step in this process")] = 1,
+    workers: Annotated[int, typer.Option(
+        help="worker processes per step (0: the API only; run `hub worker` elsewhere)")] = 1,
 ) -> None:
-    """Run the API and every step's workers in this process (one machine).
+    """Run the API here and every step in worker processes of its own (one machine).
 
     A development site's stand-in receivers (agencies with `stand_in: true`) run here too.
+    One Ctrl-C stops them all.
     """
     from hub.api.server import serve_foreground
     from hub.banner import banner
-    from hub.service import CheckpointThread, start_workers, stop_workers
+    from hub.service import CheckpointThread
     from hub.stand_ins import start_stand_ins, stop_stand_ins
+    from hub.supervisor import WorkerProcesses
 
     try:
         hub = bootstrap(_settings())
         stand_ins = start_stand_ins(hub.site)
     except HubError as exc:
         _cannot_start(exc)
-    threads = start_workers(hub, STEPS, per_step=workers)
+    processes = WorkerProcesses(STEPS if workers > 0 else (), workers).start()
     checkpoints = CheckpointThread(hub)
     checkpoints.start()
-    typer.echo(banner(hub, f"{', '.join(STEPS)} x{workers}"), err=True)
+    typer.echo(banner(hub, f"{', '.join(STEPS)}: {workers} process(es) each" if workers
+                      else "none here (API only)"), err=True)
     try:
         serve_foreground(hub)
     finally:
         checkpoints.stop()
-        stop_workers(threads)
+        processes.stop()
         stop_stand_ins(stand_ins)
         hub.close()
 
@@ -97,6 +102,11 @@ def worker(step: Annotated[str, typer.Argument(help="ingest, route or deliver")]
     except HubError as exc:
         _cannot_start(exc)
     worker_loop = WorkerThread(hub, step)  # run in the foreground; it reconnects if RabbitMQ drops
+
+    def stop_on_term(*_: object) -> None:  # SIGTERM stops as Ctrl-C does (unacked work requeues)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)
     try:
         worker_loop.run()
     except KeyboardInterrupt:

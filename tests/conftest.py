@@ -28,7 +28,7 @@ collect_ignore = [] if os.environ.get("HUB_SAMPLES_DIR") else ["conformance"]
 # Tests that take tens of seconds (thousands of messages, a fresh clone, a database stopped
 # and started): run them first, so that parallel workers do not finish on one of them alone.
 SLOW_MODULES = ("test_revocation_race", "test_worker_crash", "test_quickstart",
-                "test_database_outage", "test_demo")
+                "test_serve_processes", "test_database_outage", "test_demo")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
