@@ -8,7 +8,7 @@ from hub.db.store import Store, delivery_id
 from hub.db.tables import Delivery
 from hub.messages import MessageType, Referral
 from hub.site import REFERRING_AGENCY, Site
-from hub.steps.runner import Job, Next
+from hub.steps.runner import Job, Next, Outcome
 
 
 def project(form: MessageType, origin: MessageType, body: dict[str, Any], case_ref: str,
@@ -36,6 +36,28 @@ class RouteStep:
         self._store = store
 
     def __call__(self, job: Job) -> list[Next]:
+        rows, nexts = self._plan(job)
+        self._store.add_deliveries(rows)
+        return nexts
+
+    def handle_batch(self, jobs: list[Job]) -> list[Outcome]:
+        """Every job's deliveries recorded in one transaction; a job that cannot be planned
+        fails alone."""
+        outcomes: list[Outcome] = []
+        rows: list[Delivery] = []
+        for job in jobs:
+            try:
+                planned, nexts = self._plan(job)
+            except Exception as exc:  # noqa: BLE001 (its message is parked, the rest go on)
+                outcomes.append(exc)
+                continue
+            rows += planned
+            outcomes.append(nexts)
+        self._store.add_deliveries(rows)
+        return outcomes
+
+    def _plan(self, job: Job) -> tuple[list[Delivery], list[Next]]:
+        """The deliveries a message makes, and the deliver step's job for each."""
         b = job.body
         origin = MessageType(b["type"])
         body: dict[str, Any] = b["body"]
@@ -63,5 +85,4 @@ class RouteStep:
                 "body": project(target.form, origin, body, b["case_ref"],
                                 self._site.agencies[referring].name if referring else ""),
             }))
-        self._store.add_deliveries(rows)
-        return nexts
+        return rows, nexts
