@@ -10,7 +10,6 @@ the verification rate. Usage:
 from __future__ import annotations
 
 import argparse
-import io
 import random
 import sys
 import time
@@ -24,8 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.accounting import build_accounting  # noqa: E402
 from hub.bootstrap import bootstrap  # noqa: E402
-from hub.ledger_chain import CONTENT  # noqa: E402
-from hub.ledger_chain import make_checkpoint, verify  # noqa: E402
+from hub.ledger_chain import (  # noqa: E402
+    CONTENT,  # noqa: E402
+    make_checkpoint,
+    verify,
+)
 from hub.settings import Settings  # noqa: E402
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -76,10 +78,10 @@ def run(url: str, n: int) -> None:
                 if i % 1_000_000 == 0:
                     print(f"  loaded {i:,} ({time.perf_counter() - t0:.0f} s)", flush=True)
         cur.execute("UPDATE ledger_head SET seq = %s, entry_hash = %s WHERE id = 1", (n, prev))
-        cur.execute(f"INSERT INTO delivery (id, message_id, site, recipient, form, purpose, "
-                    f"status, attempts, updated_at) SELECT DISTINCT delivery_id, message_id, "
-                    f"'santa-fe', 'da', 'referral-status', 'LEAD-CJ-MONITORING', 'delivered', 1, "
-                    f"now() FROM ledger_entry WHERE participant_id = %s", (target,))
+        cur.execute("INSERT INTO delivery (id, message_id, site, recipient, form, purpose, "
+                    "status, attempts, updated_at) SELECT DISTINCT delivery_id, message_id, "
+                    "'santa-fe', 'da', 'referral-status', 'LEAD-CJ-MONITORING', 'delivered', 1, "
+                    "now() FROM ledger_entry WHERE participant_id = %s", (target,))
         cur.execute("ALTER TABLE ledger_entry ENABLE TRIGGER USER")
         conn.commit()
         cur.execute("ANALYZE ledger_entry")

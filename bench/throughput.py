@@ -738,7 +738,7 @@ def plot(report: dict[str, Any], path: Path) -> str | None:
                    for w in report["args"]["workers"]]
         xs = [x + i * width for x in range(len(variants))]
         bars = ax1.bar(xs, [v or 0.1 for v in values], width, label=store)
-        for b, v in zip(bars, values):
+        for b, v in zip(bars, values, strict=False):
             ax1.annotate(f"{v:,.0f}" if v else "n/a", (b.get_x() + b.get_width() / 2,
                                                        b.get_height()),
                          ha="center", va="bottom", fontsize=8)
@@ -751,7 +751,7 @@ def plot(report: dict[str, Any], path: Path) -> str | None:
     ax1.set_title("Throughput")
     ax1.legend()
     styles = {"p50": ":", "p95": "--", "p99": "-"}
-    for store, color in zip(stores, ("tab:blue", "tab:orange")):
+    for store, color in zip(stores, ("tab:blue", "tab:orange"), strict=False):
         rates = report["stores"][store].get("rates", {})
         xs = [int(r) for r, v in rates.items() if v.get("latency", {}).get("p99_ms")]
         if not xs:

@@ -70,7 +70,7 @@ async def _receivers(names: list[str], pipe: Connection, events: Any) -> None:
 
     servers = [await asyncio.start_server(handler_for(n), "127.0.0.1", 0, backlog=512)
                for n in names]
-    pipe.send({n: s.sockets[0].getsockname()[1] for n, s in zip(names, servers)})
+    pipe.send({n: s.sockets[0].getsockname()[1] for n, s in zip(names, servers, strict=False)})
     try:
         while True:
             await asyncio.sleep(0.02)

@@ -406,7 +406,7 @@ class HubRun:
             return exc.code, exc.read()
 
     def alive(self) -> str | None:
-        for p, cmd in zip(self.procs, self.commands):
+        for p, cmd in zip(self.procs, self.commands, strict=False):
             if p.poll() is not None:
                 return f"`{cmd}` exited with {p.returncode}: {self.log_tail()}"
         return None

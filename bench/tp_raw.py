@@ -156,7 +156,7 @@ def producer_main(amqp_url: str, queue_name: str, documents: list[bytes], key_b6
         ids = [str(uuid.uuid4()) for _ in documents]
         go.wait()
         times: list[tuple[str, float]] = []
-        for mid, doc in zip(ids, documents):
+        for mid, doc in zip(ids, documents, strict=False):
             if pub.outstanding >= 1000:
                 pub.wait(at_most=500)
             job = orjson.dumps({"message_id": mid, "type": "diversion-notice",

@@ -27,8 +27,8 @@ from hub.db.session import unit_of_work
 from hub.db.store import Store, aware
 from hub.db.tables import CaseEvent, ConsentVersion, Message, Participant, utcnow
 from hub.errors import BadInput, Conflict, NotFound, Problem
-from hub.messages import MessageType
 from hub.ledger_chain import Chain
+from hub.messages import MessageType
 from hub.site import Site
 
 

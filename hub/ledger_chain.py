@@ -25,8 +25,14 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from hub.db.session import unit_of_work
-from hub.db.tables import (LedgerCheckpoint, LedgerContentEpoch, LedgerEntry, LedgerHead,
-                           LedgerPurgePermit, utcnow)
+from hub.db.tables import (
+    LedgerCheckpoint,
+    LedgerContentEpoch,
+    LedgerEntry,
+    LedgerHead,
+    LedgerPurgePermit,
+    utcnow,
+)
 
 GENESIS = "0" * 64
 # What a link covers. Version 2 added the kind of legal basis; links written before it cover

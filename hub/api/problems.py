@@ -9,8 +9,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.api.limits import Refused
-from hub.errors import (BadInput, Conflict, ConfigError, Forbidden, HubError, NotFound,
-                        Problem, TransientError, Unauthenticated)
+from hub.errors import (
+    BadInput,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    HubError,
+    NotFound,
+    Problem,
+    TransientError,
+    Unauthenticated,
+)
 
 PROBLEM = "application/problem+json"
 BASE = "https://lead-hub.example/problems/"

@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from consent.model import ConsentKind
+from hub import ledger_events
 from hub.bootstrap import Hub
 from hub.db.session import unit_of_work
 from hub.db.store import aware
@@ -20,7 +21,6 @@ from hub.db.tables import ConsentVersion, Delivery, LedgerCheckpoint, LedgerEntr
 from hub.dlq import Parked, list_parked
 from hub.errors import BadInput, Problem
 from hub.ledger import WITHHELD
-from hub import ledger_events
 from hub.ledger_chain import Verdict, verify
 
 WITHHELD_PAGE_SIZE = 200

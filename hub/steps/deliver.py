@@ -21,12 +21,12 @@ from adapters import fhir_ehr, json_partner
 from adapters.http_push import Pusher
 from adapters.outbound import DeliveryMeta, Rendered
 from consent.decisions import Decision, DisclosureContext, DisclosurePolicy, Party
+from hub import ledger_events
 from hub.classification import Catalogue, FieldValue
 from hub.crypto import Hasher
 from hub.db.store import Store
 from hub.db.tables import LedgerEntry, utcnow
 from hub.errors import Busy, HubError, PermanentError, Reached, TransientError
-from hub import ledger_events
 from hub.inbox import Inbox
 from hub.ledger import SHORT_NOTICE, entries_for
 from hub.messages import MessageType

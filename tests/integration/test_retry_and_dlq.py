@@ -23,7 +23,7 @@ def test_endpoint_down_retries_with_growing_delay_then_parks_then_replay_deliver
     wait_for("parked job in the queue", lambda: depth(running.hub, "deliver", parked=True) == 1)
     times = ehr.state.attempt_times
     assert len(times) == settings.max_attempts == 4
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     # each retry waited at least its own, growing, delay (scheduling may add to any of them)
     assert settings.retry_delays_ms == sorted(settings.retry_delays_ms)
     for gap, delay_ms in zip(gaps, settings.retry_delays_ms, strict=True):

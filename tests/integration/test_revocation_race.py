@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import text
 from sqlmodel import select
 
+from consent.model import ConsentKind
 from hub.bootstrap import Hub
 from hub.db.session import unit_of_work
 from hub.db.store import aware
@@ -18,7 +19,6 @@ from hub.partners import PartnerServer
 from hub.service import start_workers, stop_workers
 from tests.harness import RunningHub, notice, status, wait_for
 from tests.integration.test_consent_flow import cj_consent
-from consent.model import ConsentKind
 from tests.queues import depth
 
 N = 1000

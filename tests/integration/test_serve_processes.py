@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import httpx
 from hub import PROJECT_ROOT
 from hub.broker import Topology, delete_topology
 from hub.settings import Settings
-from tests.harness import hub_env, notice, wait_for
+from tests.harness import hub_env, wait_for
 from tests.integration.test_quickstart import _free_port
 from tests.services import Services
 

@@ -12,8 +12,8 @@ from sqlmodel import SQLModel
 import hub.db.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from hub.db.engine import make_engine, upgrade
 from hub.settings import Settings
-from tests.services import Services
 from tests.harness import RunningHub, hold, hub_cli, notice, wait_for
+from tests.services import Services
 
 FAMILY = "Quixotlan"
 GIVEN = "Marisol"

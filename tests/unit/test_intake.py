@@ -7,8 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from hub.errors import BadInput
-from hub.errors import json_path
+from hub.errors import BadInput, json_path
 from hub.intake import parse
 from hub.messages import DiversionNotice, MessageType, Pathway
 

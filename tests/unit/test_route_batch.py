@@ -6,8 +6,8 @@ from typing import cast
 
 from hub.db.store import Store
 from hub.db.tables import Delivery
-from hub.site import load_site
 from hub.settings import Settings
+from hub.site import load_site
 from hub.steps.route import RouteStep
 from hub.steps.runner import Job
 from tests.harness import notice

@@ -9,9 +9,9 @@ recorded in ledger_content_epoch.
 Revision ID: 0005
 Revises: 0004
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 
 revision = '0005'
 down_revision = '0004'
