@@ -47,6 +47,18 @@ def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
+async def _drain(receive: Receive, limit: int) -> None:
+    """Read and drop a request body, up to `limit` bytes."""
+    taken = 0
+    while taken <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        taken += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class BodyLimits:
     """Caps and types request bodies per `BodyRule`; everything else is capped at `default_limit`."""
 
@@ -83,8 +95,12 @@ class BodyLimits:
     async def _answer(self, scope: Scope, receive: Receive, send: Send, refused: Refused) -> None:
         log.info("request refused", http_status=refused.status, path=scope["path"],
                  error_kind="body-too-large" if refused.status == 413 else "unsupported-media-type")
+        if refused.status == 415:
+            # A body of an unread type is still within the limit: take it in (and drop it) so
+            # the client, still sending, reads the answer instead of a reset connection.
+            await _drain(receive, refused.limit)
         response = self.refuse(Request(scope), refused)
-        # The body stays unread: the connection cannot carry another request after this one.
+        # A 413's body stays unread: the connection cannot carry another request after it.
         response.headers["Connection"] = "close"
         if refused.status == 415 and scope["method"] == "POST":
             response.headers["Accept-Post"] = ", ".join(refused.accepts)
