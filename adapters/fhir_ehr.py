@@ -15,8 +15,8 @@ from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
 from adapters.labels import security_labels
-from adapters.outbound import DeliveryMeta, Rendered
 from hub.errors import PermanentError
+from hub.outbound import DeliveryMeta, Rendered
 
 CASE_SYSTEM = "urn:lead-hub:case"
 DELIVERY_SYSTEM = "urn:lead-hub:delivery"

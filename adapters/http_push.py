@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import orjson
 
-from adapters.outbound import Rendered
 from hub.errors import PermanentError, Reached, TransientError
+from hub.outbound import Rendered
 
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 

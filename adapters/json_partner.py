@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.labels import NON_EVIDENTIARY, PART2_NOTICE, security_labels
-from adapters.outbound import DeliveryMeta, Rendered
+from hub.outbound import DeliveryMeta, Rendered
 
 
 def render(form: str, body: dict[str, Any], meta: DeliveryMeta) -> Rendered:

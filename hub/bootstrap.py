@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from adapters import fhir_ehr, json_partner
 from adapters.fhir_task import TaskMapping, load_task_mapping
 from adapters.http_push import Pusher
 from adapters.niem_police import NiemAdapter, load_mappings
@@ -67,7 +68,9 @@ class Hub:
                 self.site, self.store, self.catalogue, self.policy, self.hasher, self.inbox,
                 Pusher(self.settings.push_timeout_seconds),
                 lease=timedelta(seconds=self.settings.push_timeout_seconds + 5),
-                validate_fhir=self.settings.validate_fhir_on_egress,
+                renderers={"json": json_partner.render,
+                           "fhir-r4": partial(fhir_ehr.render,
+                                              validate=self.settings.validate_fhir_on_egress)},
             )
         raise ValueError(f"no step {step!r}; steps are ingest, route, deliver")
 

@@ -17,9 +17,6 @@ import orjson
 import structlog
 from sqlmodel import SQLModel
 
-from adapters import fhir_ehr, json_partner
-from adapters.http_push import Pusher
-from adapters.outbound import DeliveryMeta, Rendered
 from consent.decisions import Decision, DisclosureContext, DisclosurePolicy, Party
 from hub import ledger_events
 from hub.classification import Catalogue, FieldValue
@@ -30,6 +27,7 @@ from hub.errors import Busy, HubError, PermanentError, Reached, TransientError
 from hub.inbox import Inbox
 from hub.ledger import SHORT_NOTICE, entries_for
 from hub.messages import MessageType
+from hub.outbound import DeliveryMeta, Push, Render, Rendered
 from hub.site import Agency, Site
 from hub.steps.runner import Job, Next, Outcome
 
@@ -75,8 +73,8 @@ class _Outcome:
 
 class DeliverStep:
     def __init__(self, site: Site, store: Store, catalogue: Catalogue, policy: DisclosurePolicy,
-                 hasher: Hasher, inbox: Inbox, pusher: Pusher, lease: timedelta,
-                 validate_fhir: bool) -> None:
+                 hasher: Hasher, inbox: Inbox, pusher: Push, lease: timedelta,
+                 renderers: dict[str, Render]) -> None:
         self._site = site
         self._store = store
         self._catalogue = catalogue
@@ -85,7 +83,7 @@ class DeliverStep:
         self._inbox = inbox
         self._pusher = pusher
         self._lease = lease
-        self._validate_fhir = validate_fhir
+        self._renderers = renderers  # by the recipient's format (json, fhir-r4)
         self._executor: ThreadPoolExecutor | None = None
         self._gates: dict[str, threading.Semaphore] = {}
         self._gates_lock = threading.Lock()
@@ -268,9 +266,10 @@ class DeliverStep:
 
     def _render(self, form: MessageType, body: dict[str, Any], recipient: Agency,
                 meta: DeliveryMeta) -> Rendered:
-        if recipient.format == "fhir-r4":
-            return fhir_ehr.render(form.value, body, meta, validate=self._validate_fhir)
-        return json_partner.render(form.value, body, meta)
+        render = self._renderers.get(recipient.format)
+        if render is None:
+            raise PermanentError(f"no renderer for the format {recipient.format}")
+        return render(form.value, body, meta)
 
     def _failure(self, job: Job, did: str, exc: TransientError | PermanentError,
                  parked: bool) -> LedgerEntry:

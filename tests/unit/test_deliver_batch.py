@@ -8,8 +8,7 @@ import time
 from datetime import timedelta
 from typing import Any, cast
 
-from adapters.http_push import Pusher
-from adapters.outbound import Rendered
+from adapters import fhir_ehr, json_partner
 from consent.decisions import Decision, DisclosureContext
 from hub import PROJECT_ROOT
 from hub.classification import FieldValue, load_catalogue
@@ -18,6 +17,7 @@ from hub.db.store import Store
 from hub.db.tables import LedgerEntry
 from hub.errors import Busy, PermanentError, Reached, TransientError
 from hub.inbox import Inbox
+from hub.outbound import Rendered
 from hub.settings import DEV_PAYLOAD_KEY, Settings
 from hub.site import load_site
 from hub.steps.deliver import DeliverStep
@@ -100,7 +100,8 @@ def _step(store: FakeStore, pusher: FakePusher) -> DeliverStep:
     return DeliverStep(load_site(settings.site_file), cast(Store, store),
                        load_catalogue(PROJECT_ROOT / "mappings" / "canonical.yaml"),
                        FakePolicy(), Hasher("k"), Inbox(cast(Any, None), Sealer(DEV_PAYLOAD_KEY)),
-                       cast(Pusher, pusher), timedelta(seconds=15), validate_fhir=False)
+                       pusher, timedelta(seconds=15),
+                       renderers={"json": json_partner.render, "fhir-r4": fhir_ehr.render})
 
 
 def test_a_batch_is_claimed_once_pushed_concurrently_and_finished_once() -> None:

@@ -10,9 +10,9 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 
 from adapters.fhir_ehr import FHIR_JSON, render
-from adapters.outbound import DeliveryMeta
 from hub.errors import PermanentError
 from hub.messages import ChargeHold, Contact, HoldStatus, Pathway, Person, Referral
+from hub.outbound import DeliveryMeta
 from tests.harness import example
 
 FHIR_NS = {"f": "http://hl7.org/fhir"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from adapters import json_partner
 from adapters.labels import PART2_NOTICE, security_labels
-from adapters.outbound import DeliveryMeta
+from hub.outbound import DeliveryMeta
 
 
 def _meta(**kw: object) -> DeliveryMeta:

@@ -1,9 +1,12 @@
-"""What a recipient's system receives: the rendered payload for one delivery."""
+"""The deliver step's contract with the adapters: what one delivery carries (DeliveryMeta),
+what a recipient's system receives (Rendered), and how it is rendered and sent. The
+adapters implement these; the wiring place hands them to the step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -30,3 +33,13 @@ class DeliveryMeta:
 class Rendered:
     content_type: str
     document: dict[str, Any]
+
+
+# form (e.g. "referral"), the body as permitted, the delivery's metadata -> the payload
+Render = Callable[[str, dict[str, Any], DeliveryMeta], Rendered]
+
+
+class Push(Protocol):
+    """Sends a rendered delivery; answers the recipient's HTTP status or raises a hub error."""
+
+    def push(self, url: str, rendered: Rendered, delivery_id: str, message_id: str) -> int: ...
