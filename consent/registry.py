@@ -296,7 +296,10 @@ class Registry:
             rows = s.exec(select(ConsentVersion).join(
                 newest, (ConsentVersion.consent_id == newest.c.consent_id)  # type: ignore[arg-type]
                 & (ConsentVersion.version == newest.c.v))).all()
-        history = self._history(participant_id)
+        # Decisions need the case events only to end a consent at an expiry event: most
+        # consents end on a date, so most deliveries read no events at all.
+        needs_events = any(orjson.loads(r.terms)["expiry_event"] for r in rows)
+        history = self._history(participant_id) if needs_events else CaseHistory()
         return [self._consent(r, history) for r in rows]
 
     def _consent(self, row: ConsentVersion, history: CaseHistory) -> Consent:
